@@ -1,0 +1,249 @@
+import {
+  DEFAULT_CHUNK_SIZE, chunkLength, countOf, indicesOf, UpwireError,
+  type FileInfo, type PartialStatus,
+} from '../protocol/index.js';
+import { Connection } from './connection.js';
+import { TypedEmitter } from './emitter.js';
+import { RateMeter, type Progress } from './meter.js';
+
+/** Random access to the bytes being uploaded (a file on disk, a browser Blob). */
+export interface FileSource {
+  readonly name: string;
+  readonly size: number;
+  readonly type: string;
+  /** Reads `length` bytes at `offset`, into `into` when given (a reused buffer). */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  close?(): Promise<void>;
+}
+
+/** Hashes a whole source, reporting bytes hashed so far. */
+export type Md5Hasher = (source: FileSource, onProgress: (bytes: number) => void, signal: AbortSignal) => Promise<string>;
+
+export interface UploadOptions {
+  /** Server base URL, e.g. http://127.0.0.1:3000. */
+  url: string;
+  token?: string;
+  /** Wished chunk size in bytes; the server may clamp it, and a resumed upload keeps its own. */
+  chunkSize?: number;
+  /** Chunks in flight at once over the connection. */
+  concurrency?: number;
+  /** Attempts after a transient failure (connection lost, timeout) before giving up. */
+  retries?: number;
+  /** How long one request may wait for its answer (ms). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Skips hashing when the MD5 is already known. */
+  md5?: string;
+}
+
+export type Phase = 'hashing' | 'connecting' | 'uploading' | 'paused' | 'verifying' | 'retrying' | 'done' | 'failed';
+
+export interface UploadResult {
+  file: FileInfo;
+  md5: string;
+  /** True when the server already had the file and no byte was sent. */
+  instant: boolean;
+  /** Chunks this uploader sent (a resumed upload sends only the missing ones). */
+  chunksSent: number;
+  bytesSent: number;
+}
+
+export interface UploaderEvents {
+  phase: (phase: Phase) => void;
+  'hash-progress': (progress: Progress) => void;
+  progress: (progress: Progress) => void;
+  retry: (info: { attempt: number; error: UpwireError; delayMs: number }) => void;
+  complete: (result: UploadResult) => void;
+  error: (error: UpwireError) => void;
+}
+
+export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_RETRIES = 5;
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * The upload state machine, the same in Node and browsers: hash, init, send the missing chunks
+ * with a window of acks in flight (the acks are the backpressure), merge; after a transient failure
+ * reconnect, ask the server what is missing and go on. A client error is never retried.
+ */
+export class Uploader extends TypedEmitter<UploaderEvents> {
+  readonly source: FileSource;
+  readonly #options: Required<Pick<UploadOptions, 'concurrency' | 'retries' | 'timeoutMs'>> & UploadOptions;
+  readonly #hasher: Md5Hasher;
+  readonly #abort = new AbortController();
+  #phase: Phase | undefined;
+  #paused: { promise: Promise<void>; resume: () => void } | undefined;
+  #chunksSent = 0;
+  #bytesSent = 0;
+  #run: Promise<UploadResult> | undefined;
+
+  constructor(source: FileSource, hasher: Md5Hasher, options: UploadOptions) {
+    super();
+    this.source = source;
+    this.#hasher = hasher;
+    this.#options = { concurrency: DEFAULT_CONCURRENCY, retries: DEFAULT_RETRIES, timeoutMs: DEFAULT_TIMEOUT_MS, ...options };
+    if (!Number.isInteger(this.#options.concurrency) || this.#options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+    if (!Number.isInteger(this.#options.retries) || this.#options.retries < 0) throw new RangeError('retries must be a non-negative integer');
+    options.signal?.addEventListener('abort', () => this.abort(), { once: true });
+  }
+
+  get phase(): Phase | undefined {
+    return this.#phase;
+  }
+
+  /** Runs the upload once; later calls return the same promise. */
+  start(): Promise<UploadResult> {
+    this.#run ??= this.#execute().then(
+      (result) => {
+        this.#setPhase('done');
+        this.emit('complete', result);
+        return result;
+      },
+      (err: unknown) => {
+        const error = this.#abort.signal.aborted ? new UpwireError('E_ABORTED') : toUpwireError(err);
+        this.#setPhase('failed');
+        this.emit('error', error);
+        throw error;
+      },
+    );
+    return this.#run;
+  }
+
+  /** Stops sending new chunks after those in flight; the connection stays open. */
+  pause(): void {
+    if (this.#paused) return;
+    let resume!: () => void;
+    const promise = new Promise<void>((r) => (resume = r));
+    this.#paused = { promise, resume };
+    if (this.#phase === 'uploading') this.#setPhase('paused');
+  }
+
+  resume(): void {
+    const paused = this.#paused;
+    this.#paused = undefined;
+    paused?.resume();
+    if (this.#phase === 'paused') this.#setPhase('uploading');
+  }
+
+  /** Stops at once. What the server acknowledged stays there, so a later upload resumes. */
+  abort(): void {
+    this.#abort.abort();
+    this.resume();
+  }
+
+  async #execute(): Promise<UploadResult> {
+    const md5 = this.#options.md5 ?? (await this.#hash());
+    const connection = new Connection({ ...this.#options, url: this.#options.url });
+    const onAbort = () => connection.close();
+    this.#abort.signal.addEventListener('abort', onAbort);
+    try {
+      return await this.#uploadWithRetries(connection, md5);
+    } finally {
+      this.#abort.signal.removeEventListener('abort', onAbort);
+      connection.close();
+      await this.source.close?.();
+    }
+  }
+
+  async #hash(): Promise<string> {
+    this.#setPhase('hashing');
+    const meter = new RateMeter(this.source.size);
+    let last = 0;
+    const md5 = await this.#hasher(this.source, (bytes) => {
+      this.emit('hash-progress', meter.add(bytes - last));
+      last = bytes;
+    }, this.#abort.signal);
+    if (this.#abort.signal.aborted) throw new UpwireError('E_ABORTED');
+    return md5;
+  }
+
+  async #uploadWithRetries(connection: Connection, md5: string): Promise<UploadResult> {
+    let failures = 0;
+    while (true) {
+      const sentBefore = this.#chunksSent;
+      try {
+        return await this.#attempt(connection, md5);
+      } catch (err) {
+        const error = toUpwireError(err);
+        if (this.#abort.signal.aborted) throw new UpwireError('E_ABORTED');
+        if (!error.retryable || error.code === 'E_UNREACHABLE') throw error;
+        if (this.#chunksSent > sentBefore) failures = 0; // progress was made: the link works
+        if (++failures > this.#options.retries) throw error;
+        const delayMs = Math.min(10_000, 250 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
+        this.#setPhase('retrying');
+        this.emit('retry', { attempt: failures, error, delayMs });
+        await sleep(delayMs, this.#abort.signal);
+      }
+    }
+  }
+
+  async #attempt(connection: Connection, md5: string): Promise<UploadResult> {
+    this.#setPhase('connecting');
+    await connection.connected();
+    const { name, size, type } = this.source;
+    const status = await connection.request('init', { md5, size, name, type, chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE });
+    if (status.status === 'complete') return this.#result(status.file, md5, this.#chunksSent === 0);
+    await this.#sendMissing(connection, status);
+    this.#setPhase('verifying');
+    const merged = await connection.request('merge', { md5 });
+    return this.#result(merged.file, md5, false);
+  }
+
+  /** `concurrency` lanes, each with its own reused buffer: read the next index, send it, await its ack. */
+  async #sendMissing(connection: Connection, status: PartialStatus): Promise<void> {
+    const { md5, size, chunkSize, total, missing } = status;
+    const missingBytes = [...indicesOf(missing)].reduce((sum, i) => sum + chunkLength(size, chunkSize, i), 0);
+    const meter = new RateMeter(size, size - missingBytes);
+    this.#setPhase(this.#paused ? 'paused' : 'uploading');
+    this.emit('progress', meter.progress());
+    const queue = indicesOf(missing);
+    const lanes = Math.min(this.#options.concurrency, countOf(missing));
+    let failed = false; // one lane's failure stops the others before their next chunk
+    const lane = async () => {
+      let buffer: Uint8Array | undefined;
+      for (let next = queue.next(); !next.done && !failed; next = queue.next()) {
+        if (this.#paused) await this.#paused.promise;
+        if (this.#abort.signal.aborted) throw new UpwireError('E_ABORTED');
+        const index = next.value;
+        const length = chunkLength(size, chunkSize, index);
+        buffer ??= new Uint8Array(chunkSize);
+        const data = await this.source.read(index * chunkSize, length, buffer);
+        await connection.request('chunk', { md5, index, total, data });
+        this.#chunksSent++;
+        this.#bytesSent += length;
+        this.emit('progress', meter.add(length));
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, () => lane().catch((err: unknown) => {
+      failed = true;
+      throw err;
+    })));
+  }
+
+  #result(file: FileInfo, md5: string, instant: boolean): UploadResult {
+    return { file, md5, instant, chunksSent: this.#chunksSent, bytesSent: this.#bytesSent };
+  }
+
+  #setPhase(phase: Phase): void {
+    if (phase === this.#phase) return;
+    this.#phase = phase;
+    this.emit('phase', phase);
+  }
+}
+
+export function toUpwireError(err: unknown): UpwireError {
+  if (err instanceof UpwireError) return err;
+  return new UpwireError('E_INTERNAL', err instanceof Error ? err.message : String(err), {}, { cause: err });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

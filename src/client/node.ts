@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { MiB, UpwireError } from '../protocol/index.js';
+import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
+
+export * from './shared-exports.js';
+
+const HASH_BUFFER = 4 * MiB;
+
+/** A file on disk, read at positions through one handle. */
+export class NodeFileSource implements FileSource {
+  readonly name: string;
+  readonly size: number;
+  readonly type: string;
+  readonly #file: FileHandle;
+
+  private constructor(file: FileHandle, name: string, size: number, type: string) {
+    this.#file = file;
+    this.name = name;
+    this.size = size;
+    this.type = type;
+  }
+
+  static async open(path: string, options: { name?: string; type?: string } = {}): Promise<NodeFileSource> {
+    let file: FileHandle;
+    try {
+      file = await open(path, 'r');
+    } catch (err) {
+      throw new UpwireError('E_FILE', `cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, { cause: err });
+    }
+    const stats = await file.stat();
+    if (!stats.isFile()) {
+      await file.close();
+      throw new UpwireError('E_FILE', `${path} is not a regular file`);
+    }
+    return new NodeFileSource(file, options.name ?? basename(path), stats.size, options.type ?? 'application/octet-stream');
+  }
+
+  async read(offset: number, length: number, into = new Uint8Array(length)): Promise<Uint8Array> {
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesRead } = await this.#file.read(into, done, length - done, offset + done);
+        if (bytesRead === 0) throw new Error(`the file ended at ${offset + done} bytes; it changed during the upload`);
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw new UpwireError('E_FILE', `cannot read ${this.name}: ${(err as Error).message}`, {}, { cause: err });
+    }
+    return into.subarray(0, length);
+  }
+
+  close(): Promise<void> {
+    return this.#file.close();
+  }
+}
+
+/** MD5 with node:crypto in one sequential pass through a single reused buffer. */
+export const nodeMd5: Md5Hasher = async (source, onProgress, signal) => {
+  const hash = createHash('md5');
+  const buffer = new Uint8Array(Math.min(HASH_BUFFER, Math.max(1, source.size)));
+  for (let offset = 0; offset < source.size; ) {
+    if (signal.aborted) throw new UpwireError('E_ABORTED');
+    const length = Math.min(buffer.length, source.size - offset);
+    hash.update(await source.read(offset, length, buffer));
+    offset += length;
+    onProgress(offset);
+  }
+  return hash.digest('hex');
+};
+
+export interface NodeUploadOptions extends UploadOptions {
+  /** The name the server records; defaults to the file's base name. */
+  name?: string;
+  type?: string;
+}
+
+/** An uploader for a file on disk: subscribe to its events, then `start()`. */
+export async function createUploader(path: string, options: NodeUploadOptions): Promise<Uploader> {
+  const source = await NodeFileSource.open(path, options);
+  return new Uploader(source, nodeMd5, options);
+}
+
+/** Uploads one file and resolves when the server has stored and verified it. */
+export async function upload(path: string, options: NodeUploadOptions): Promise<UploadResult> {
+  return (await createUploader(path, options)).start();
+}

@@ -1,0 +1,29 @@
+/** socket.io namespace that carries the whole upload protocol. */
+export const UPLOAD_NAMESPACE = '/upload';
+export const PROTOCOL_VERSION = 1;
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
+/** Chunk size bounds: the server clamps a client's wish into them. */
+export const MIN_CHUNK_SIZE = 64 * KiB;
+export const DEFAULT_CHUNK_SIZE = 4 * MiB;
+export const MAX_CHUNK_SIZE = 16 * MiB;
+/** Very large files get larger chunks so the index of one upload stays small. */
+export const MAX_CHUNKS = 1_048_576;
+
+/** The largest name accepted, in UTF-8 bytes (a common file-system limit). */
+export const MAX_NAME_BYTES = 255;
+export const MAX_TYPE_LENGTH = 255;
+
+/** MD5 of zero bytes: a zero-byte upload has no chunks and merges to this. */
+export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
+export function chunkCount(size: number, chunkSize: number): number {
+  return Math.ceil(size / chunkSize);
+}
+
+/** Exact byte length of chunk `index`: every chunk but the last is full, the last is the remainder. */
+export function chunkLength(size: number, chunkSize: number, index: number): number {
+  return Math.min(chunkSize, size - index * chunkSize);
+}

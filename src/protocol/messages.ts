@@ -1,0 +1,57 @@
+import type { WireError } from './errors.js';
+import type { Range } from './ranges.js';
+
+/** Binary payloads as socket.io delivers them in Node (Buffer is a Uint8Array) and in browsers. */
+export type BinaryData = Uint8Array | ArrayBuffer;
+
+export interface InitRequest { md5: string; size: number; name: string; type?: string; chunkSize?: number }
+export interface ChunkRequest { md5: string; index: number; total: number; data: BinaryData }
+export interface Md5Request { md5: string }
+export interface WatchRequest { md5?: string }
+
+/** A stored, verified file. `url` is relative to the server's base URL. */
+export interface FileInfo { md5: string; size: number; name: string; type: string; url: string }
+
+export interface CompleteStatus { status: 'complete'; file: FileInfo }
+export interface PartialStatus {
+  status: 'partial';
+  md5: string;
+  size: number;
+  chunkSize: number;
+  total: number;
+  /** Absent chunk indices as half-open ranges. */
+  missing: Range[];
+  /** First missing index, or null when every chunk is present and only the merge remains. */
+  next: number | null;
+}
+export interface NoneStatus { status: 'none' }
+
+export interface ChunkAck { index: number; next: number | null; received: number; total: number }
+
+/** What observers see of one upload in flight. */
+export interface UploadSnapshot { md5: string; name: string; size: number; total: number; received: number; bytes: number }
+export type ProgressEvent = UploadSnapshot;
+
+export type Result<T> = ({ ok: true } & T) | { ok: false; error: WireError };
+export type Ack<T> = (result: Result<T>) => void;
+
+export interface ClientToServerEvents {
+  init: (request: InitRequest, ack: Ack<CompleteStatus | PartialStatus>) => void;
+  chunk: (request: ChunkRequest, ack: Ack<ChunkAck>) => void;
+  merge: (request: Md5Request, ack: Ack<CompleteStatus>) => void;
+  status: (request: Md5Request, ack: Ack<CompleteStatus | PartialStatus | NoneStatus>) => void;
+  abort: (request: Md5Request, ack: Ack<object>) => void;
+  watch: (request: WatchRequest, ack: Ack<{ uploads: UploadSnapshot[] }>) => void;
+  unwatch: (request: WatchRequest, ack: Ack<object>) => void;
+}
+
+export interface ServerToClientEvents {
+  progress: (event: ProgressEvent) => void;
+  complete: (event: { file: FileInfo }) => void;
+}
+
+export type RequestName = keyof ClientToServerEvents;
+/** The ok answer of a request, without the `ok` flag. */
+export type Answer<E extends RequestName> =
+  Parameters<ClientToServerEvents[E]>[1] extends Ack<infer T> ? T : never;
+export type RequestOf<E extends RequestName> = Parameters<ClientToServerEvents[E]>[0];

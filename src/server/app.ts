@@ -1,0 +1,83 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import { KiB, MAX_CHUNK_SIZE, UPLOAD_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../protocol/index.js';
+import { tokenMatches } from './auth.js';
+import type { ServerConfig } from './config.js';
+import { Disk } from './disk.js';
+import { registerHandlers, type ErrorLogger } from './handlers.js';
+import { httpHandler } from './http.js';
+import { UploadService } from './service.js';
+import { LevelStores } from './store/level.js';
+import { WatcherHub } from './watchers.js';
+
+export interface UpwireServer {
+  /** Base URL, e.g. http://127.0.0.1:3000 (the real port when config.port was 0). */
+  readonly url: string;
+  readonly port: number;
+  readonly service: UploadService;
+  /** Stops accepting, lets in-flight writes finish, closes the database. */
+  close(): Promise<void>;
+}
+
+/** The largest socket.io frame accepted: one chunk of the largest size plus room for its packet. */
+export const MAX_FRAME_BYTES = MAX_CHUNK_SIZE + 64 * KiB;
+
+/** The composition root: builds the concrete stores and wires them into the handlers. */
+export async function startServer(config: ServerConfig, logError: ErrorLogger = defaultLogError): Promise<UpwireServer> {
+  const stores = new LevelStores(config.dbDir);
+  await stores.open();
+  try {
+    const disk = new Disk(config.uploadDir);
+    await disk.open();
+    // The HTTP handler is registered before socket.io attaches, so socket.io can route around it.
+    const http = createServer(httpHandler({ files: stores, disk, uploadToken: config.uploadToken }));
+    const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
+      maxHttpBufferSize: MAX_FRAME_BYTES,
+      serveClient: false,
+      perMessageDeflate: false,
+    });
+    const nsp = io.of(UPLOAD_NAMESPACE);
+    const hub = new WatcherHub(nsp);
+    const service = new UploadService({ uploads: stores, files: stores, disk, events: hub, config });
+    await service.open();
+    nsp.use((socket, next) => {
+      if (tokenMatches((socket.handshake.auth as { token?: unknown }).token, config.uploadToken)) return next();
+      next(Object.assign(new Error('missing or wrong token'), { data: { code: 'E_UNAUTHORIZED' } }));
+    });
+    registerHandlers(nsp, service, logError);
+    await listen(http, config.port, config.host);
+    const { port } = http.address() as AddressInfo;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    return {
+      url: `http://${host}:${port}`,
+      port,
+      service,
+      async close() {
+        hub.close();
+        const closed = new Promise<void>((resolve) => io.close(() => resolve()));
+        http.closeAllConnections();
+        await closed;
+        await service.close();
+        await stores.close();
+      },
+    };
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
+}
+
+function listen(http: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function defaultLogError(err: unknown, event: string): void {
+  console.error(`upwire: ${event} failed:`, err);
+}

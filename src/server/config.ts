@@ -1,0 +1,112 @@
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../protocol/index.js';
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  uploadDir: string;
+  dbDir: string;
+  /** Default chunk size offered to clients that state no wish. */
+  chunkSize: number;
+  maxFileSize: number;
+  /** Unset: open server. Set: socket.io auth and HTTP file endpoints require it. */
+  uploadToken: string | undefined;
+  /** A partial upload untouched this long (ms) is forgotten and its temp data deleted. */
+  partialTtlMs: number;
+  /** fdatasync chunk bytes (batched) before their index is recorded: acknowledged chunks survive a power loss. */
+  fsync: boolean;
+}
+
+export const DEFAULTS: ServerConfig = {
+  port: 3000,
+  host: '127.0.0.1',
+  uploadDir: './uploads',
+  dbDir: './db',
+  chunkSize: DEFAULT_CHUNK_SIZE,
+  maxFileSize: 1024 ** 4, // 1 TiB
+  uploadToken: undefined,
+  partialTtlMs: 24 * 3600_000,
+  fsync: true,
+};
+
+/** Each setting: its environment variable, its CLI flag, and how to read it. */
+const SETTINGS = {
+  port: { env: 'PORT', flag: 'port', parse: parsePort },
+  host: { env: 'HOST', flag: 'host', parse: parseText },
+  uploadDir: { env: 'UPLOAD_DIR', flag: 'upload-dir', parse: parseText },
+  dbDir: { env: 'DB_DIR', flag: 'db-dir', parse: parseText },
+  chunkSize: { env: 'CHUNK_SIZE', flag: 'chunk-size', parse: parseChunkSize },
+  maxFileSize: { env: 'MAX_FILE_SIZE', flag: 'max-file-size', parse: parseBytes },
+  uploadToken: { env: 'UPLOAD_TOKEN', flag: 'upload-token', parse: (v: string) => v || undefined },
+  partialTtlMs: { env: 'PARTIAL_TTL', flag: 'partial-ttl', parse: parseDuration },
+  fsync: { env: 'FSYNC', flag: 'fsync', parse: parseBoolean },
+} as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const CONFIG_FLAGS = Object.values(SETTINGS).map((s) => s.flag);
+
+/**
+ * Configuration from the environment, overridden by CLI flags (`--port 8080`).
+ * Throws ConfigError naming the setting when a value is unusable, so a bad start fails at once.
+ */
+export function loadConfig(env: Record<string, string | undefined>, flags: Record<string, string | undefined> = {}): ServerConfig {
+  const config: Record<string, unknown> = { ...DEFAULTS };
+  for (const [key, setting] of Object.entries(SETTINGS)) {
+    const raw = flags[setting.flag] ?? env[setting.env];
+    if (raw === undefined) continue;
+    try {
+      config[key] = setting.parse(raw);
+    } catch (err) {
+      throw new ConfigError(`${setting.env} (--${setting.flag}) = ${JSON.stringify(raw)}: ${(err as Error).message}`);
+    }
+  }
+  return config as unknown as ServerConfig;
+}
+
+function parseText(value: string): string {
+  if (value.trim() === '') throw new Error('must not be empty');
+  return value;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new Error('must be a port number 0..65535');
+  return port;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Bytes, optionally with a binary unit: 4194304, 4M, 4MiB, 1g. */
+export function parseBytes(value: string): number {
+  const match = /^(\d+)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  const unit = match && BYTE_UNITS[match[2]!.toLowerCase()];
+  const bytes = match && unit ? Number(match[1]) * unit : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error('must be a positive byte count such as 4194304 or 4M');
+  return bytes;
+}
+
+function parseChunkSize(value: string): number {
+  const bytes = parseBytes(value);
+  if (bytes < MIN_CHUNK_SIZE || bytes > MAX_CHUNK_SIZE) {
+    throw new Error(`must be between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE} bytes`);
+  }
+  return bytes;
+}
+
+const DURATION_UNITS: Record<string, number> = { '': 1000, s: 1000, m: 60_000, h: 3600_000, d: 86400_000 };
+
+/** Seconds, or a number with s/m/h/d: 90, 90s, 15m, 24h, 7d. Returns milliseconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/i.exec(value.trim());
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]! : NaN;
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error('must be a positive duration such as 3600, 90s, 15m, 24h or 7d');
+  return Math.round(ms);
+}
+
+function parseBoolean(value: string): boolean {
+  if (/^(1|true|on|yes)$/i.test(value)) return true;
+  if (/^(0|false|off|no)$/i.test(value)) return false;
+  throw new Error('must be on or off');
+}

@@ -1,0 +1,77 @@
+import type { Namespace, Socket } from 'socket.io';
+import {
+  parseChunk, parseInit, parseMd5Request, parseWatch, UpwireError,
+  type ClientToServerEvents, type RequestName, type Result, type ServerToClientEvents, type WireError,
+} from '../protocol/index.js';
+import type { UploadService } from './service.js';
+import { ALL_UPLOADS_ROOM, uploadRoom } from './watchers.js';
+
+type UploadSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+type Handler = (payload: unknown, socket: UploadSocket) => Promise<object>;
+
+/** One small handler per protocol operation: validate, then call the service. */
+function handlers(service: UploadService): Record<RequestName, Handler> {
+  return {
+    init: (payload) => service.init(parseInit(payload)),
+    chunk: (payload) => service.chunk(parseChunk(payload)),
+    merge: (payload) => service.merge(parseMd5Request(payload).md5),
+    status: (payload) => service.status(parseMd5Request(payload).md5),
+    abort: async (payload) => {
+      await service.abort(parseMd5Request(payload).md5);
+      return {};
+    },
+    watch: async (payload, socket) => {
+      const { md5 } = parseWatch(payload);
+      await socket.join(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));
+      return { uploads: service.snapshot(md5) };
+    },
+    unwatch: async (payload, socket) => {
+      const { md5 } = parseWatch(payload);
+      await socket.leave(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));
+      return {};
+    },
+  };
+}
+
+export type ErrorLogger = (err: unknown, event: string) => void;
+
+/**
+ * Every request with an ack callback gets exactly one answer; a request without one, or an
+ * unknown event, is ignored. Nothing thrown here reaches socket.io, so the server stays up.
+ */
+export function registerHandlers(nsp: Namespace<ClientToServerEvents, ServerToClientEvents>, service: UploadService, logError: ErrorLogger): void {
+  const table = handlers(service);
+  nsp.on('connection', (socket) => {
+    for (const [event, handle] of Object.entries(table)) {
+      // socket.io's typed `on` cannot be indexed by a union of event names; the args are validated below.
+      (socket.on as (ev: string, listener: (...args: unknown[]) => void) => void)(event, (...args) => {
+        const ack = args.at(-1);
+        if (typeof ack !== 'function') return;
+        const answer = ack as (result: Result<object>) => void;
+        Promise.resolve()
+          .then(() => {
+            if (args.length > 2) throw new UpwireError('E_BAD_REQUEST', 'a request carries one payload and an ack');
+            return handle(args.length === 2 ? args[0] : undefined, socket);
+          })
+          .then(
+            (value) => answer({ ok: true, ...value }),
+            (err: unknown) => answer({ ok: false, error: toWireError(err, event, logError) }),
+          );
+      });
+    }
+  });
+}
+
+export function toWireError(err: unknown, event: string, logError: ErrorLogger): WireError {
+  if (err instanceof UpwireError) return err.toWire();
+  if (isNoSpace(err)) return new UpwireError('E_NO_SPACE', 'the server ran out of disk space; try again later').toWire();
+  logError(err, event);
+  return new UpwireError('E_INTERNAL').toWire();
+}
+
+function isNoSpace(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || /no space left/i.test(e.message)) return true;
+  }
+  return false;
+}

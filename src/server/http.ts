@@ -1,0 +1,122 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseMd5, UpwireError } from '../protocol/index.js';
+import { bearerToken, tokenMatches } from './auth.js';
+import type { Disk } from './disk.js';
+import { fileInfo } from './service.js';
+import type { FileIndex, FileRecord } from './store/types.js';
+
+export interface HttpDeps { files: FileIndex; disk: Disk; uploadToken: string | undefined }
+
+/** GET /healthz, GET /files, GET|HEAD /files/:md5. socket.io handles its own path before this. */
+export function httpHandler(deps: HttpDeps) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    route(req, res, deps).catch((err: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'E_INTERNAL', message: 'internal server error' } });
+      else res.destroy(err as Error);
+    });
+  };
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'E_BAD_REQUEST', 'method not allowed');
+  if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
+  if (pathname !== '/files' && !pathname.startsWith('/files/')) return sendError(res, 404, 'E_NOT_FOUND', 'not found');
+  if (!tokenMatches(bearerToken(req.headers.authorization), deps.uploadToken)) {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    return sendError(res, 401, 'E_UNAUTHORIZED', 'missing or wrong token');
+  }
+  if (pathname === '/files') return listFiles(res, deps.files);
+  let md5: string;
+  try {
+    md5 = parseMd5(decodeURIComponent(pathname.slice('/files/'.length)));
+  } catch (err) {
+    return sendError(res, 400, 'E_BAD_REQUEST', err instanceof UpwireError ? err.message : 'bad md5');
+  }
+  const record = await deps.files.getFile(md5);
+  if (!record) return sendError(res, 404, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
+  return download(req, res, record, deps.disk.storePath(md5));
+}
+
+async function listFiles(res: ServerResponse, files: FileIndex): Promise<void> {
+  const list = [];
+  for await (const record of files.listFiles()) list.push({ ...fileInfo(record), createdAt: new Date(record.createdAt).toISOString() });
+  sendJson(res, 200, { files: list });
+}
+
+async function download(req: IncomingMessage, res: ServerResponse, record: FileRecord, path: string): Promise<void> {
+  const { size } = await stat(path);
+  const etag = `"${record.md5}"`;
+  res.setHeader('ETag', etag);
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Content-Type', record.type);
+  res.setHeader('Content-Disposition', contentDisposition(record.name));
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304).end();
+    return;
+  }
+  const ifRange = req.headers['if-range'];
+  const range = parseRange(req.headers.range, size, typeof ifRange === 'string' ? ifRange : undefined, etag);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+    return;
+  }
+  const [start, end] = range ?? [0, size - 1];
+  const length = size === 0 ? 0 : end - start + 1;
+  res.setHeader('Content-Length', length);
+  if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+  res.writeHead(range ? 206 : 200);
+  if (req.method === 'HEAD' || length === 0) {
+    res.end();
+    return;
+  }
+  const stream = createReadStream(path, { start, end, highWaterMark: 1024 * 1024 });
+  stream.on('error', (err) => res.destroy(err));
+  stream.pipe(res);
+}
+
+/**
+ * One byte range (RFC 9110 §14): `a-b`, `a-` or `-n`. Several ranges, a malformed header or a
+ * stale If-Range fall back to the whole file, as the RFC allows.
+ */
+export function parseRange(header: string | undefined, size: number, ifRange: string | undefined, etag: string): [number, number] | 'unsatisfiable' | undefined {
+  if (!header || (ifRange !== undefined && ifRange !== etag)) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return [start, end];
+}
+
+/** The stored name for a download, as a safe ASCII fallback plus the exact UTF-8 (RFC 6266). */
+function contentDisposition(name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeRfc5987(name)}`;
+}
+
+function encodeRfc5987(value: string): string {
+  return encodeURIComponent(value).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { error: { code, message } });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}

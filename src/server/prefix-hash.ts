@@ -1,0 +1,72 @@
+import { createHash, type Hash } from 'node:crypto';
+
+/** Chunks kept in memory while they wait for the prefix to reach them; beyond this they are re-read. */
+const MAX_PENDING = 4;
+
+/**
+ * MD5 of the upload's contiguous prefix, advanced as chunks are stored, so the merge of an in-order
+ * upload needs no second read of the file. A chunk that lands ahead of the prefix is held (a few at
+ * most) or, later, read back from the temp file; after a restart the whole file is read once.
+ */
+export class PrefixHasher {
+  #hash: Hash = createHash('md5');
+  #next = 0;
+  #pending = new Map<number, Uint8Array>();
+  #generation = 0;
+  #running = false;
+  #current: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly total: number,
+    private readonly isStored: (index: number) => boolean,
+    private readonly readChunk: (index: number) => Promise<Uint8Array>,
+  ) {}
+
+  get hashedChunks(): number {
+    return this.#next;
+  }
+
+  /** Feeds a chunk that is now stored; in the in-order case it is hashed at once, from memory. */
+  add(index: number, data: Uint8Array): void {
+    if (index >= this.#next && (index === this.#next || this.#pending.size < MAX_PENDING)) this.#pending.set(index, data);
+    void this.#kick().catch(() => {}); // a failed read is retried by digest(), which reports it
+  }
+
+  /** The MD5 of all `total` chunks, reading from disk whatever was not hashed on arrival. */
+  async digest(): Promise<string> {
+    while (this.#next < this.total && this.isStored(this.#next)) await this.#kick();
+    if (this.#next < this.total) throw new Error(`chunk ${this.#next} is not stored`);
+    return this.#hash.copy().digest('hex');
+  }
+
+  /** Starts over (the bytes behind the prefix are no longer trusted). */
+  reset(): void {
+    this.#generation++;
+    this.#hash = createHash('md5');
+    this.#next = 0;
+    this.#pending.clear();
+  }
+
+  #kick(): Promise<void> {
+    if (!this.#running) this.#current = this.#drain();
+    return this.#current;
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    const generation = this.#generation;
+    try {
+      while (this.#next < this.total && this.isStored(this.#next)) {
+        const index = this.#next;
+        let data = this.#pending.get(index);
+        this.#pending.delete(index);
+        data ??= await this.readChunk(index);
+        if (generation !== this.#generation) return;
+        this.#hash.update(data);
+        this.#next = index + 1;
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+}

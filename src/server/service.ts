@@ -1,0 +1,232 @@
+import {
+  chunkCount, MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE, UpwireError,
+  type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
+  type ParsedInit, type PartialStatus, type UploadSnapshot,
+} from '../protocol/index.js';
+import type { ServerConfig } from './config.js';
+import type { Disk } from './disk.js';
+import type { UploadEvents } from './events.js';
+import { KeyedLock } from './keyed-lock.js';
+import { UploadSession } from './session.js';
+import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './store/types.js';
+
+export interface ServiceDeps {
+  uploads: UploadStateStore;
+  files: FileIndex;
+  disk: Disk;
+  events: UploadEvents;
+  config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'fsync'>;
+}
+
+/** An open session idle this long is closed (its state stays in the store) to free its file handle. */
+const IDLE_UNLOAD_MS = 5 * 60_000;
+
+/** The upload operations of protocol v1, independent of socket.io. */
+export class UploadService {
+  readonly #deps: ServiceDeps;
+  readonly #sessions = new Map<string, UploadSession>();
+  readonly #lock = new KeyedLock();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(deps: ServiceDeps) {
+    this.#deps = deps;
+  }
+
+  /** Finishes what a crash interrupted, then starts the expiry sweeper. */
+  async open(): Promise<void> {
+    for await (const meta of this.#deps.uploads.listUploads()) await this.#recover(meta);
+    const every = Math.max(250, Math.min(this.#deps.config.partialTtlMs / 2, 60_000));
+    this.#sweeper = setInterval(() => void this.sweep().catch(() => {}), every).unref();
+  }
+
+  async init(request: ParsedInit): Promise<CompleteStatus | PartialStatus> {
+    const { md5, size } = request;
+    const { maxFileSize } = this.#deps.config;
+    if (size > maxFileSize) throw new UpwireError('E_TOO_LARGE', `size ${size} is above the limit of ${maxFileSize} bytes`, { maxFileSize });
+    const stored = await this.#completed(md5, size);
+    if (stored) return stored;
+    return this.#lock.run(md5, async () => {
+      const again = await this.#completed(md5, size);
+      if (again) return again;
+      const existing = await this.#load(md5);
+      if (existing) {
+        if (existing.meta.size !== size) throw sizeMismatch(md5, existing.meta.size);
+        existing.lastActive = Date.now();
+        return existing.status();
+      }
+      return (await this.#create(request)).status();
+    });
+  }
+
+  async chunk({ md5, index, total, data }: ParsedChunk): Promise<ChunkAck> {
+    const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
+    if (!session) {
+      // A late chunk for a file that is complete now (another client finished it) is harmless.
+      if (await this.#deps.files.getFile(md5)) return { index, next: null, received: total, total };
+      throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}; send init first`);
+    }
+    session.check(index, total, data.length);
+    await session.store(index, data);
+    this.#deps.events.progress(session.snapshot());
+    return session.ack(index);
+  }
+
+  async merge(md5: string): Promise<CompleteStatus> {
+    return (await this.#completed(md5)) ?? this.#lock.run(md5, async () => {
+      const done = await this.#completed(md5);
+      if (done) return done;
+      const session = await this.#load(md5);
+      if (!session) throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}`);
+      if (!session.complete) {
+        const { missing } = session.status();
+        throw new UpwireError('E_INCOMPLETE', `${session.meta.total - session.receivedCount} chunks are missing`, { missing });
+      }
+      if (!(await session.verify())) {
+        await session.restart();
+        this.#deps.events.ended(md5, 'failed', 'E_CHECKSUM');
+        throw new UpwireError('E_CHECKSUM', 'the assembled content does not hash to the md5; nothing was stored and the upload starts over');
+      }
+      await session.close();
+      this.#sessions.delete(md5);
+      await this.#deps.disk.promote(md5, this.#deps.config.fsync);
+      const file = await this.#finalize(session.meta);
+      this.#deps.events.complete(file);
+      return { status: 'complete', file };
+    });
+  }
+
+  async status(md5: string): Promise<CompleteStatus | PartialStatus | NoneStatus> {
+    const done = await this.#completed(md5);
+    if (done) return done;
+    const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
+    return session ? session.status() : { status: 'none' };
+  }
+
+  /** Forgets a partial upload and deletes its temp data; a completed file is never touched. */
+  abort(md5: string): Promise<void> {
+    return this.#lock.run(md5, async () => {
+      if (await this.#forget(md5)) this.#deps.events.ended(md5, 'aborted');
+    });
+  }
+
+  snapshot(md5?: string): UploadSnapshot[] {
+    const sessions = md5 === undefined ? [...this.#sessions.values()] : [this.#sessions.get(md5)].filter((s) => s !== undefined);
+    return sessions.map((s) => s.snapshot());
+  }
+
+  /** Forgets partial uploads untouched for PARTIAL_TTL and closes sessions idle for a while. */
+  async sweep(now = Date.now()): Promise<void> {
+    const { partialTtlMs } = this.#deps.config;
+    for await (const meta of this.#deps.uploads.listUploads()) {
+      const session = this.#sessions.get(meta.md5);
+      const lastActive = Math.max(meta.updatedAt, session?.lastActive ?? 0);
+      if (session?.busy || now - lastActive < partialTtlMs) continue;
+      await this.#lock.run(meta.md5, async () => {
+        if (await this.#forget(meta.md5)) this.#deps.events.ended(meta.md5, 'expired');
+      });
+    }
+    for (const session of this.#sessions.values()) {
+      if (!session.busy && now - session.lastActive > IDLE_UNLOAD_MS) {
+        await this.#lock.run(session.md5, () => this.#unload(session));
+      }
+    }
+  }
+
+  /** Lets in-flight writes finish and closes every temp file. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweeper);
+    await Promise.all([...this.#sessions.values()].map((s) => this.#lock.run(s.md5, () => this.#unload(s))));
+  }
+
+  async #completed(md5: string, size?: number): Promise<CompleteStatus | undefined> {
+    const record = await this.#deps.files.getFile(md5);
+    if (!record) return undefined;
+    if (size !== undefined && record.size !== size) throw sizeMismatch(md5, record.size);
+    return { status: 'complete', file: fileInfo(record) };
+  }
+
+  /** Call under the md5's lock. */
+  async #load(md5: string): Promise<UploadSession | undefined> {
+    const open = this.#sessions.get(md5);
+    if (open) return open;
+    const meta = await this.#deps.uploads.getUpload(md5);
+    if (!meta) return undefined;
+    const session = await UploadSession.open(meta, this.#sessionDeps());
+    this.#sessions.set(md5, session);
+    return session;
+  }
+
+  async #create(request: ParsedInit): Promise<UploadSession> {
+    const { md5, size, name, type } = request;
+    await this.#checkSpace(size);
+    const chunkSize = chooseChunkSize(request.chunkSize ?? this.#deps.config.chunkSize, size);
+    const now = Date.now();
+    const meta: UploadMeta = { md5, size, chunkSize, total: chunkCount(size, chunkSize), name, type, createdAt: now, updatedAt: now };
+    // Indices left by an upload forgotten half-way must not count for this one.
+    await this.#deps.uploads.clearChunks(md5);
+    await this.#deps.uploads.putUpload(meta);
+    const session = await UploadSession.open(meta, this.#sessionDeps());
+    this.#sessions.set(md5, session);
+    return session;
+  }
+
+  async #checkSpace(size: number): Promise<void> {
+    const free = await this.#deps.disk.freeBytes();
+    if (size > free) throw new UpwireError('E_NO_SPACE', `${size} bytes do not fit in the ${free} bytes free on the server`, { free });
+  }
+
+  async #finalize(meta: UploadMeta): Promise<FileInfo> {
+    const record: FileRecord = { md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: Date.now() };
+    await this.#deps.files.putFile(record, this.#deps.config.fsync);
+    await this.#deps.uploads.deleteUpload(meta.md5);
+    return fileInfo(record);
+  }
+
+  /** Call under the md5's lock. True when there was a partial upload to forget. */
+  async #forget(md5: string): Promise<boolean> {
+    const session = this.#sessions.get(md5);
+    if (session) await this.#unload(session);
+    const known = session !== undefined || (await this.#deps.uploads.getUpload(md5)) !== undefined;
+    await this.#deps.uploads.deleteUpload(md5);
+    await this.#deps.disk.removeTemp(md5);
+    return known;
+  }
+
+  async #unload(session: UploadSession): Promise<void> {
+    await session.close();
+    if (this.#sessions.get(session.md5) === session) this.#sessions.delete(session.md5);
+  }
+
+  /**
+   * A crash can stop a merge between its steps: rename done but record not written, or record
+   * written but upload state not yet deleted. Both are finished here; only verified files are
+   * ever renamed into the store, so a file found there is trusted.
+   */
+  async #recover(meta: UploadMeta): Promise<void> {
+    const { uploads, files, disk } = this.#deps;
+    if (await files.getFile(meta.md5)) {
+      await uploads.deleteUpload(meta.md5);
+      await disk.removeTemp(meta.md5);
+    } else if (await disk.exists(disk.storePath(meta.md5))) {
+      await this.#finalize(meta);
+    }
+  }
+
+  #sessionDeps() {
+    return { uploads: this.#deps.uploads, disk: this.#deps.disk, fsync: this.#deps.config.fsync };
+  }
+}
+
+export function fileInfo({ md5, size, name, type }: FileRecord): FileInfo {
+  return { md5, size, name, type, url: `/files/${md5}` };
+}
+
+function sizeMismatch(md5: string, size: number): UpwireError {
+  return new UpwireError('E_SIZE_MISMATCH', `${md5} is already known with size ${size}`, { size });
+}
+
+/** The client's wish clamped to the server's bounds, and raised for huge files to cap the chunk count. */
+export function chooseChunkSize(wish: number, size: number): number {
+  const floor = Math.ceil(size / MAX_CHUNKS / MIN_CHUNK_SIZE) * MIN_CHUNK_SIZE;
+  return Math.min(MAX_CHUNK_SIZE, Math.max(MIN_CHUNK_SIZE, wish, floor));
+}

@@ -1,0 +1,208 @@
+import type { FileHandle } from 'node:fs/promises';
+import {
+  chunkLength, missingRanges, UpwireError,
+  type ChunkAck, type PartialStatus, type UploadSnapshot,
+} from '../protocol/index.js';
+import { readAt, writeAt, type Disk } from './disk.js';
+import { PrefixHasher } from './prefix-hash.js';
+import type { UploadMeta, UploadStateStore } from './store/types.js';
+
+interface Pending { index: number; resolve: () => void; reject: (err: unknown) => void }
+
+export interface SessionDeps { uploads: UploadStateStore; disk: Disk; fsync: boolean }
+
+/**
+ * One partial upload held open: its temp file, which chunks are stored, and its prefix hash.
+ * Shared by every connection sending the same MD5. A chunk counts as stored only once its bytes
+ * are written (and, with fsync on, durable) and its index is recorded.
+ */
+export class UploadSession {
+  readonly meta: UploadMeta;
+  receivedCount = 0;
+  receivedBytes = 0;
+  lastActive = Date.now();
+  readonly #deps: SessionDeps;
+  readonly #file: FileHandle;
+  readonly #stored: Uint8Array;
+  readonly #inflight = new Map<number, Promise<void>>();
+  readonly #hasher: PrefixHasher;
+  #lowestMissing = 0;
+  #queue: Pending[] = [];
+  #committing = false;
+  #readBuffer: Uint8Array | undefined;
+  #closed = false;
+
+  private constructor(meta: UploadMeta, file: FileHandle, deps: SessionDeps) {
+    this.meta = meta;
+    this.#file = file;
+    this.#deps = deps;
+    this.#stored = new Uint8Array(meta.total);
+    this.#hasher = new PrefixHasher(meta.total, (i) => this.isStored(i), (i) => this.#readChunk(i));
+  }
+
+  /**
+   * Opens the temp file and the recorded indices. Indices whose bytes the temp file cannot hold
+   * (truncated or deleted behind our back) are not trusted: the upload starts over.
+   */
+  static async open(meta: UploadMeta, deps: SessionDeps): Promise<UploadSession> {
+    const file = await deps.disk.openTemp(meta.md5);
+    try {
+      const session = new UploadSession(meta, file, deps);
+      const indices = await deps.uploads.receivedIndices(meta.md5);
+      const needed = indices.reduce((end, i) => Math.max(end, i * meta.chunkSize + session.lengthOf(i)), 0);
+      if ((await file.stat()).size < needed) {
+        await deps.uploads.clearChunks(meta.md5);
+      } else {
+        for (const index of indices) if (index < meta.total) session.#mark(index);
+      }
+      return session;
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+  }
+
+  get md5(): string {
+    return this.meta.md5;
+  }
+
+  get complete(): boolean {
+    return this.receivedCount === this.meta.total;
+  }
+
+  isStored(index: number): boolean {
+    return this.#stored[index] === 1;
+  }
+
+  lengthOf(index: number): number {
+    return chunkLength(this.meta.size, this.meta.chunkSize, index);
+  }
+
+  /** The lowest index not yet stored, or null when all are. */
+  get next(): number | null {
+    return this.#lowestMissing < this.meta.total ? this.#lowestMissing : null;
+  }
+
+  status(): PartialStatus {
+    const { md5, size, chunkSize, total } = this.meta;
+    return { status: 'partial', md5, size, chunkSize, total, missing: missingRanges(total, (i) => this.isStored(i)), next: this.next };
+  }
+
+  ack(index: number): ChunkAck {
+    return { index, next: this.next, received: this.receivedCount, total: this.meta.total };
+  }
+
+  snapshot(): UploadSnapshot {
+    const { md5, name, size, total } = this.meta;
+    return { md5, name, size, total, received: this.receivedCount, bytes: this.receivedBytes };
+  }
+
+  /** Refuses a chunk that does not fit this upload's geometry, before anything is written. */
+  check(index: number, total: number, length: number): void {
+    if (total !== this.meta.total || index >= this.meta.total) {
+      throw new UpwireError('E_INDEX', `index ${index} of ${total} does not fit an upload of ${this.meta.total} chunks`, { total: this.meta.total });
+    }
+    const expected = this.lengthOf(index);
+    if (length !== expected) {
+      throw new UpwireError('E_CHUNK_SIZE', `chunk ${index} must be ${expected} bytes, got ${length}`, { expected });
+    }
+  }
+
+  /** Stores a chunk; a chunk already stored or being stored is not written twice. */
+  store(index: number, data: Uint8Array): Promise<void> {
+    this.lastActive = Date.now();
+    if (this.isStored(index)) return Promise.resolve();
+    let write = this.#inflight.get(index);
+    if (!write) {
+      write = this.#write(index, data).finally(() => this.#inflight.delete(index));
+      this.#inflight.set(index, write);
+    }
+    return write;
+  }
+
+  async #write(index: number, data: Uint8Array): Promise<void> {
+    if (this.#closed) throw new UpwireError('E_UNKNOWN_UPLOAD', 'the upload was closed');
+    await writeAt(this.#file, data, index * this.meta.chunkSize);
+    await this.#commit(index);
+    this.#mark(index);
+    this.#hasher.add(index, data);
+  }
+
+  /**
+   * Group commit: indices written while one commit runs wait for the next, so a fast upload pays
+   * one fdatasync and one LevelDB batch per group of chunks rather than per chunk.
+   */
+  #commit(index: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ index, resolve, reject });
+      if (!this.#committing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#committing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#queue;
+        this.#queue = [];
+        try {
+          if (this.#deps.fsync) await this.#file.datasync();
+          this.meta.updatedAt = Date.now();
+          await this.#deps.uploads.recordChunks(this.meta, group.map((p) => p.index), this.#deps.fsync);
+          for (const p of group) p.resolve();
+        } catch (err) {
+          for (const p of group) p.reject(err);
+        }
+      }
+    } finally {
+      this.#committing = false;
+    }
+  }
+
+  #mark(index: number): void {
+    if (this.#stored[index] === 1) return;
+    this.#stored[index] = 1;
+    this.receivedCount++;
+    this.receivedBytes += this.lengthOf(index);
+    while (this.#lowestMissing < this.meta.total && this.#stored[this.#lowestMissing] === 1) this.#lowestMissing++;
+  }
+
+  async #readChunk(index: number): Promise<Uint8Array> {
+    this.#readBuffer ??= new Uint8Array(this.meta.chunkSize);
+    return readAt(this.#file, this.#readBuffer, this.lengthOf(index), index * this.meta.chunkSize);
+  }
+
+  /** True when the stored content hashes to the upload's MD5. */
+  async verify(): Promise<boolean> {
+    return (await this.#hasher.digest()) === this.meta.md5;
+  }
+
+  /** After a failed verification: forget every chunk and empty the temp file. */
+  async restart(): Promise<void> {
+    await this.settled();
+    await this.#deps.uploads.clearChunks(this.md5);
+    await this.#file.truncate(0);
+    this.#stored.fill(0);
+    this.receivedCount = 0;
+    this.receivedBytes = 0;
+    this.#lowestMissing = 0;
+    this.#hasher.reset();
+  }
+
+  /** Resolves once no write is in flight. */
+  async settled(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+  }
+
+  get busy(): boolean {
+    return this.#inflight.size > 0;
+  }
+
+  /** Refuses new chunks, lets in-flight writes finish, then closes the temp file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.settled();
+    await this.#file.close();
+  }
+}

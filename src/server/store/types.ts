@@ -1,0 +1,44 @@
+/** A partial upload as recorded: the chunk geometry is fixed at creation. */
+export interface UploadMeta {
+  md5: string;
+  size: number;
+  chunkSize: number;
+  total: number;
+  name: string;
+  type: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A verified file in the store. */
+export interface FileRecord {
+  md5: string;
+  size: number;
+  name: string;
+  type: string;
+  createdAt: number;
+}
+
+/**
+ * Where partial uploads and their received chunk indices are kept.
+ * Implementations must make `recordChunks` atomic: after a crash, an index is either recorded or not.
+ */
+export interface UploadStateStore {
+  getUpload(md5: string): Promise<UploadMeta | undefined>;
+  putUpload(meta: UploadMeta): Promise<void>;
+  listUploads(): AsyncIterable<UploadMeta>;
+  receivedIndices(md5: string): Promise<number[]>;
+  /** Records indices and the upload's new updatedAt together. `sync`: durable before resolving. */
+  recordChunks(meta: UploadMeta, indices: readonly number[], sync: boolean): Promise<void>;
+  /** Forgets every recorded index (the bytes behind them are no longer trusted). */
+  clearChunks(md5: string): Promise<void>;
+  /** Forgets the upload: indices first, so a crash in between never leaves indices without meta. */
+  deleteUpload(md5: string): Promise<void>;
+}
+
+/** The index of verified files. */
+export interface FileIndex {
+  getFile(md5: string): Promise<FileRecord | undefined>;
+  putFile(record: FileRecord, sync: boolean): Promise<void>;
+  listFiles(): AsyncIterable<FileRecord>;
+}
