@@ -1,0 +1,35 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A temp directory removed in teardown. */
+export async function tempDir(prefix = 'upwire-test-'): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export function md5Of(data: Uint8Array): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+/** Random bytes written to `dir/name`, with their md5. */
+export async function randomFile(dir: string, size: number, name = `file-${size}.bin`): Promise<{ path: string; data: Buffer; md5: string }> {
+  const data = randomBytes(size);
+  const path = join(dir, name);
+  await writeFile(path, data);
+  return { path, data, md5: md5Of(data) };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` returns a truthy value or the time is up. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
