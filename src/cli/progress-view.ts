@@ -1,5 +1,5 @@
 import type { Progress } from '../client/meter.js';
-import { bar, formatBytes, formatDuration } from './format.js';
+import { bar, formatBytes, formatDuration } from '../client/format.js';
 
 /**
  * One status line per file on stderr: redrawn in place (at most ~10 times a second) on a TTY,

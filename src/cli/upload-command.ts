@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createUploader, UpwireError } from '../client/node.js';
 import { parseBytes } from '../server/config.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../client/format.js';
 import { ProgressView } from './progress-view.js';
 
 export const UPLOAD_USAGE = `usage: upwire upload <files...> --url <server> [--token T] [--concurrency N] [--chunk-size BYTES] [--retries N]`;

@@ -1,5 +1,5 @@
 import {
-  DEFAULT_CHUNK_SIZE, chunkLength, countOf, indicesOf, UpwireError,
+  chunkLength, countOf, indicesOf, UpwireError,
   type FileInfo, type PartialStatus,
 } from '../protocol/index.js';
 import { Connection } from './connection.js';
@@ -181,7 +181,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     this.#setPhase('connecting');
     await connection.connected();
     const { name, size, type } = this.source;
-    const status = await connection.request('init', { md5, size, name, type, chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE });
+    const { chunkSize } = this.#options; // no wish: the server's CHUNK_SIZE applies
+    const status = await connection.request('init', { md5, size, name, type, ...(chunkSize === undefined ? {} : { chunkSize }) });
     if (status.status === 'complete') return this.#result(status.file, md5, this.#chunksSent === 0);
     await this.#sendMissing(connection, status);
     this.#setPhase('verifying');

@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseMd5, UpwireError } from '../protocol/index.js';
 import { bearerToken, tokenMatches } from './auth.js';
 import type { Disk } from './disk.js';
@@ -9,7 +11,13 @@ import type { FileIndex, FileRecord } from './store/types.js';
 
 export interface HttpDeps { files: FileIndex; disk: Disk; uploadToken: string | undefined }
 
-/** GET /healthz, GET /files, GET|HEAD /files/:md5. socket.io handles its own path before this. */
+/** The bundled page (npm run build): dist/public beside dist/src/server. */
+const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+const ASSET_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json',
+};
+
+/** GET / (the page), /assets/*, /healthz, /files, /files/:md5. socket.io handles its own path before this. */
 export function httpHandler(deps: HttpDeps) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     route(req, res, deps).catch((err: unknown) => {
@@ -23,8 +31,13 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   const { pathname } = new URL(req.url ?? '/', 'http://localhost');
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'E_BAD_REQUEST', 'method not allowed');
   if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
+  if (pathname === '/' || pathname === '/index.html') return sendAsset(req, res, 'index.html');
+  const asset = /^\/assets\/([\w-]+\.(?:js|css|map))$/.exec(pathname);
+  if (asset) return sendAsset(req, res, asset[1]!);
   if (pathname !== '/files' && !pathname.startsWith('/files/')) return sendError(res, 404, 'E_NOT_FOUND', 'not found');
-  if (!tokenMatches(bearerToken(req.headers.authorization), deps.uploadToken)) {
+  // Downloads are plain links in the page, which cannot carry a header: ?token= is accepted too.
+  const given = bearerToken(req.headers.authorization) ?? new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined;
+  if (!tokenMatches(given, deps.uploadToken)) {
     res.setHeader('WWW-Authenticate', 'Bearer');
     return sendError(res, 401, 'E_UNAUTHORIZED', 'missing or wrong token');
   }
@@ -38,6 +51,28 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   const record = await deps.files.getFile(md5);
   if (!record) return sendError(res, 404, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
   return download(req, res, record, deps.disk.storePath(md5));
+}
+
+/** Files of the page bundle; the name was matched against a strict pattern, so it cannot leave PUBLIC_DIR. */
+async function sendAsset(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+  const path = join(PUBLIC_DIR, name);
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    return sendError(res, name === 'index.html' ? 503 : 404, 'E_NOT_FOUND', name === 'index.html' ? 'the page is not built: run npm run build' : 'not found');
+  }
+  res.writeHead(200, {
+    'Content-Type': ASSET_TYPES[extname(name)] ?? 'application/octet-stream',
+    'Content-Length': size,
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  createReadStream(path).on('error', (err) => res.destroy(err)).pipe(res);
 }
 
 async function listFiles(res: ServerResponse, files: FileIndex): Promise<void> {

@@ -1,10 +1,24 @@
 import { createServer, connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-/** A TCP proxy on loopback that a test can use to cut every open connection, as a network drop would. */
-export async function startProxy(targetUrl: string): Promise<{ url: string; cut: () => void; close: () => Promise<void> }> {
-  const target = new URL(targetUrl);
+export interface Proxy {
+  url: string;
+  /** Resets every open connection, as a network drop would. */
+  cut(): void;
+  /** Limits client-to-server bytes per second (0: unlimited). */
+  throttle(bytesPerSecond: number): void;
+  /** New connections go to this server from now on (a restarted server on another port). */
+  retarget(url: string): void;
+  /** Client-to-server bytes forwarded since the last reset. */
+  bytesUp: number;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy on loopback in front of a test server, to cut or slow the traffic. */
+export async function startProxy(targetUrl: string, bytesPerSecond = 0): Promise<Proxy> {
+  let target = new URL(targetUrl);
   const sockets = new Set<Socket>();
+  let rate = bytesPerSecond;
   const server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     for (const s of [client, upstream]) {
@@ -12,7 +26,15 @@ export async function startProxy(targetUrl: string): Promise<{ url: string; cut:
       s.on('close', () => sockets.delete(s));
       s.on('error', () => {});
     }
-    client.pipe(upstream).pipe(client);
+    client.on('data', (data: Buffer) => {
+      proxy.bytesUp += data.length;
+      upstream.write(data);
+      if (rate > 0) {
+        client.pause();
+        setTimeout(() => client.resume(), (data.length / rate) * 1000);
+      }
+    });
+    upstream.pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -21,12 +43,16 @@ export async function startProxy(targetUrl: string): Promise<{ url: string; cut:
   const cut = () => {
     for (const s of sockets) s.resetAndDestroy();
   };
-  return {
+  const proxy: Proxy = {
     url: `http://127.0.0.1:${port}`,
     cut,
+    throttle: (r) => (rate = r),
+    retarget: (url) => (target = new URL(url)),
+    bytesUp: 0,
     close: () => {
       cut();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+  return proxy;
 }

@@ -1,0 +1,76 @@
+import { MiB, UpwireError } from '../protocol/index.js';
+import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
+import type { HashAlgorithm, HashRequest, HashResponse } from './hash-messages.js';
+
+export * from './shared-exports.js';
+
+/** A Blob or File, read by slices. */
+export class BlobFileSource implements FileSource {
+  readonly name: string;
+  readonly size: number;
+  readonly type: string;
+
+  constructor(readonly blob: Blob, name?: string) {
+    this.name = name ?? (blob as Partial<File>).name ?? 'blob';
+    this.size = blob.size;
+    this.type = blob.type || 'application/octet-stream';
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
+    } catch (err) {
+      // A File changed or removed on disk after it was picked fails its reads (NotReadableError).
+      throw new UpwireError('E_FILE', `cannot read ${this.name}: ${(err as Error).message}`, {}, { cause: err });
+    }
+  }
+}
+
+/** MD5 in a Web Worker (see hash-worker.ts), reporting progress as slices are hashed. */
+export function workerMd5(workerUrl: string | URL, algorithm: HashAlgorithm = 'auto'): Md5Hasher {
+  return (source, onProgress, signal) => {
+    if (!(source instanceof BlobFileSource)) return Promise.reject(new TypeError('workerMd5 hashes Blob sources'));
+    const blob = source.blob;
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(workerUrl);
+      const stop = () => {
+        worker.terminate();
+        reject(new UpwireError('E_ABORTED'));
+      };
+      signal.addEventListener('abort', stop, { once: true });
+      const finish = () => {
+        signal.removeEventListener('abort', stop);
+        worker.terminate();
+      };
+      worker.onmessage = ({ data }: MessageEvent<HashResponse>) => {
+        if (data.type === 'progress') return onProgress(data.bytes);
+        finish();
+        if (data.type === 'done') resolve(data.md5);
+        else reject(new UpwireError('E_FILE', `hashing failed: ${data.message}`));
+      };
+      worker.onerror = (event) => {
+        finish();
+        reject(new UpwireError('E_FILE', `hashing failed: ${event.message}`));
+      };
+      worker.postMessage({ blob, sliceSize: 4 * MiB, algorithm } satisfies HashRequest);
+    });
+  };
+}
+
+export interface BrowserUploadOptions extends UploadOptions {
+  /** URL of the bundled hash-worker.js; the page serves it at /assets/hash-worker.js. */
+  workerUrl?: string | URL;
+  hashAlgorithm?: HashAlgorithm;
+  name?: string;
+}
+
+/** An uploader for a File or Blob: subscribe to its events, then `start()`. */
+export async function createUploader(file: Blob, options: BrowserUploadOptions): Promise<Uploader> {
+  const workerUrl = options.workerUrl ?? new URL('/assets/hash-worker.js', options.url);
+  return new Uploader(new BlobFileSource(file, options.name), workerMd5(workerUrl, options.hashAlgorithm), options);
+}
+
+/** Uploads one File or Blob and resolves when the server has stored and verified it. */
+export async function upload(file: Blob, options: BrowserUploadOptions): Promise<UploadResult> {
+  return (await createUploader(file, options)).start();
+}

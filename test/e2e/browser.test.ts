@@ -1,0 +1,196 @@
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { countOf } from '../../src/protocol/index.js';
+import { ARTIFACTS, launchChromium } from '../support/browser.js';
+import { md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
+import { startProxy, type Proxy } from '../support/proxy.js';
+import { connect, exited, ok, spawnServer, startTestServer, type TestServer } from '../support/server.js';
+
+const CHUNK = 64 * 1024;
+
+describe('the upload page in real Chromium', function () {
+  let browser: Browser;
+  let server: TestServer;
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser.close();
+  });
+  beforeEach(async () => {
+    server = await startTestServer({ chunkSize: CHUNK });
+    dir = await tempDir();
+    page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+  });
+  afterEach(async () => {
+    await page.close();
+    await server.stop();
+    await dir.remove();
+    expect(pageErrors, 'uncaught errors in the page').to.deep.equal([]);
+  });
+
+  async function storedBytes(md5: string): Promise<Buffer> {
+    const fromSpawned = join(dir.path, 'uploads', md5.slice(0, 2), md5);
+    return readFile(fromSpawned).catch(() => readFile(join(server.config.uploadDir, md5.slice(0, 2), md5)));
+  }
+
+  it('uploads files picked in the page, shows them done, then instant on a second upload', async () => {
+    const a = await randomFile(dir.path, 40 * CHUNK + 17, 'clip.mp4');
+    const b = await randomFile(dir.path, 5 * CHUNK, 'notes.txt');
+    await page.goto(server.url);
+    await page.setInputFiles('#picker', [a.path, b.path]);
+    await page.waitForSelector('li.upload[data-phase="done"] >> nth=1');
+    expect(md5Of(await storedBytes(a.md5))).to.equal(a.md5);
+    expect(md5Of(await storedBytes(b.md5))).to.equal(b.md5);
+    const rows = await page.$$eval('li.upload', (els) => els.map((e) => ({ md5: e.dataset.md5, sent: e.dataset.chunksSent })));
+    expect(rows).to.deep.include.members([{ md5: a.md5, sent: '41' }, { md5: b.md5, sent: '5' }]);
+    // the server's list refreshes with download links
+    await page.waitForSelector(`#stored li[data-md5="${a.md5}"] a`);
+    const href = await page.getAttribute(`#stored li[data-md5="${a.md5}"] a`, 'href');
+    expect(href).to.equal(`/files/${a.md5}`);
+
+    await page.setInputFiles('#picker', [a.path]);
+    const instant = page.locator('li.upload[data-phase="instant"]');
+    await instant.waitFor();
+    expect(await instant.getAttribute('data-chunks-sent')).to.equal('0');
+    expect(await instant.locator('.message').textContent()).to.match(/already on the server/i);
+    await page.screenshot({ path: join(ARTIFACTS, 'page-complete.png'), fullPage: true });
+  });
+
+  it('resumes after the page was reloaded mid-upload, sending only the missing chunks', async () => {
+    const proxy: Proxy = await startProxy(server.url, 1024 * 1024);
+    try {
+      const file = await randomFile(dir.path, 48 * CHUNK, 'disk.img');
+      await page.goto(proxy.url);
+      await page.setInputFiles('#picker', [file.path]);
+      await page.waitForFunction(() => (document.querySelector<HTMLProgressElement>('.upload-bar')?.value ?? 0) > 30);
+      await page.screenshot({ path: join(ARTIFACTS, 'page-mid-upload.png'), fullPage: true });
+      await page.reload();
+      await sleep(300); // let chunks already in the server's hands land
+      const socket = await connect(server.url);
+      const status = await ok(socket, 'status', { md5: file.md5 });
+      socket.disconnect();
+      if (status.status !== 'partial') throw new Error(`expected a partial upload, got ${status.status}`);
+      const missing = countOf(status.missing);
+      expect(missing).to.be.within(1, 33);
+
+      proxy.throttle(0);
+      await page.setInputFiles('#picker', [file.path]);
+      const row = page.locator('li.upload[data-phase="done"]');
+      await row.waitFor();
+      expect(Number(await row.getAttribute('data-chunks-sent'))).to.equal(missing);
+      expect((await storedBytes(file.md5)).equals(file.data)).to.equal(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('resumes after the server was killed (-9) mid-upload and restarted, sending only the missing chunks', async () => {
+    const dirs = { uploadDir: join(dir.path, 'uploads'), dbDir: join(dir.path, 'db') };
+    const first = await spawnServer(dirs, { CHUNK_SIZE: String(CHUNK) });
+    const proxy = await startProxy(first.url, 1024 * 1024);
+    let second: Awaited<ReturnType<typeof spawnServer>> | undefined;
+    try {
+      const file = await randomFile(dir.path, 48 * CHUNK, 'dataset.bin');
+      await page.goto(proxy.url);
+      await page.setInputFiles('#picker', [file.path]);
+      await page.waitForFunction(() => (document.querySelector<HTMLProgressElement>('.upload-bar')?.value ?? 0) > 30);
+      first.child.kill('SIGKILL');
+      await exited(first.child);
+      await page.waitForSelector('li.upload[data-phase="retrying"]');
+      expect(await page.locator('li.upload .message').textContent()).to.match(/connection lost.*retrying/i);
+
+      second = await spawnServer(dirs);
+      const socket = await connect(second.url);
+      const status = await ok(socket, 'status', { md5: file.md5 });
+      socket.disconnect();
+      if (status.status !== 'partial') throw new Error(`expected a partial upload, got ${status.status}`);
+      const missing = countOf(status.missing);
+      expect(missing).to.be.within(1, 33);
+      proxy.throttle(0);
+      proxy.bytesUp = 0;
+      proxy.retarget(second.url);
+
+      await page.locator('li.upload[data-phase="done"]').waitFor();
+      // What reached the restarted server: the missing chunks and a little framing, nothing more.
+      expect(proxy.bytesUp).to.be.within(missing * CHUNK, missing * CHUNK + 32 * 1024);
+      expect((await storedBytes(file.md5)).equals(file.data)).to.equal(true);
+    } finally {
+      await proxy.close();
+      second?.child.kill('SIGTERM');
+      if (second) await exited(second.child);
+    }
+  });
+
+  it('pauses and resumes from the row buttons', async () => {
+    const proxy = await startProxy(server.url, 1024 * 1024);
+    try {
+      const file = await randomFile(dir.path, 64 * CHUNK, 'pausable.bin');
+      await page.goto(proxy.url);
+      await page.setInputFiles('#picker', [file.path]);
+      await page.waitForSelector('li.upload[data-phase="uploading"]');
+      await page.click('li.upload .pause');
+      await page.waitForSelector('li.upload[data-phase="paused"]');
+      await sleep(800); // the chunks already in flight land
+      const held = await page.$eval('.upload-bar', (el) => (el as HTMLProgressElement).value);
+      await sleep(1000); // unpaused, this second would move the bar by about 25%
+      const later = await page.$eval('.upload-bar', (el) => (el as HTMLProgressElement).value);
+      expect(held).to.be.below(100);
+      expect(later).to.equal(held);
+      expect(await page.textContent('li.upload .pause')).to.equal('Resume');
+      proxy.throttle(0);
+      await page.click('li.upload .pause');
+      await page.waitForSelector('li.upload[data-phase="done"]');
+      expect((await storedBytes(file.md5)).equals(file.data)).to.equal(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('shows a server-side refusal to the user', async () => {
+    await server.stop();
+    server = await startTestServer({ maxFileSize: 1000 });
+    const file = await randomFile(dir.path, 5000, 'too-big.bin');
+    await page.goto(server.url);
+    await page.setInputFiles('#picker', [file.path]);
+    const row = page.locator('li.upload[data-phase="failed"]');
+    await row.waitFor();
+    expect(await row.getAttribute('data-error')).to.equal('E_TOO_LARGE');
+    expect(await row.locator('.message').textContent()).to.match(/^Refused by the server: size 5000 is above the limit of 1000 bytes/);
+  });
+
+  it('asks for the token once when the server requires one, then uploads with it', async () => {
+    await server.stop();
+    server = await startTestServer({ uploadToken: 'open-sesame' });
+    const file = await randomFile(dir.path, 3 * CHUNK, 'secret.pdf');
+    await page.goto(server.url);
+    await page.waitForSelector('#token-dialog[open]');
+    await page.fill('#token-input', 'open-sesame');
+    await page.keyboard.press('Enter');
+    await page.setInputFiles('#picker', [file.path]);
+    await page.waitForSelector('li.upload[data-phase="done"]');
+    expect(await page.locator('#token-dialog[open]').count()).to.equal(0);
+    // downloads work from the page's plain links
+    await page.waitForSelector(`#stored li[data-md5="${file.md5}"] a`);
+    const href = await page.getAttribute(`#stored li[data-md5="${file.md5}"] a`, 'href');
+    const res = await fetch(new URL(href!, server.url));
+    expect(res.status).to.equal(200);
+    expect(md5Of(Buffer.from(await res.arrayBuffer()))).to.equal(file.md5);
+  });
+
+  it('is usable at a phone width and from the keyboard', async () => {
+    await page.setViewportSize({ width: 380, height: 760 });
+    await page.goto(server.url);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).to.equal(0);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).to.equal('picker');
+  });
+});
