@@ -1,12 +1,16 @@
 import { parseArgs } from 'node:util';
-import { createUploader, UpwireError } from '../client/node.js';
-import { parseBytes } from '../server/config.js';
+import { createUploader, openConnection, UpwireError, type NodeUploadOptions } from '../client/node.js';
 import { formatBytes } from '../client/format.js';
+import { parseBytes } from '../server/config.js';
 import { ProgressView } from './progress-view.js';
 
-export const UPLOAD_USAGE = `usage: upwire upload <files...> --url <server> [--token T] [--concurrency N] [--chunk-size BYTES] [--retries N]`;
+export const UPLOAD_USAGE =
+  'usage: upwire upload <files...> --url <server> [--token T] [--concurrency N] [--chunk-size BYTES] [--retries N] [--parallel N]';
 
-/** Uploads each file in turn; exit code 0 only when every file is on the server. */
+/**
+ * Uploads the files over one connection, `--parallel` at a time (default 1: one progress bar
+ * at a time). Exit code 0 only when every file is on the server.
+ */
 export async function uploadCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -17,40 +21,52 @@ export async function uploadCommand(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       'chunk-size': { type: 'string' },
       retries: { type: 'string' },
+      parallel: { type: 'string' },
     },
   });
   if (!values.url || positionals.length === 0) throw new UsageError(UPLOAD_USAGE);
-  const options = {
+  const controller = new AbortController();
+  const options: NodeUploadOptions = {
     url: values.url,
+    signal: controller.signal,
     ...(values.token ? { token: values.token } : {}),
     ...(values.concurrency ? { concurrency: wholeNumber(values.concurrency, 'concurrency', 1) } : {}),
     ...(values.retries ? { retries: wholeNumber(values.retries, 'retries', 0) } : {}),
     ...(values['chunk-size'] ? { chunkSize: parseBytes(values['chunk-size']) } : {}),
   };
-  const controller = new AbortController();
+  const parallel = values.parallel ? wholeNumber(values.parallel, 'parallel', 1) : 1;
+  const connection = openConnection(options);
   process.once('SIGINT', () => controller.abort());
   let failures = 0;
-  for (const path of positionals) {
-    if (controller.signal.aborted) break;
-    if (!(await uploadOne(path, { ...options, signal: controller.signal }))) failures++;
+  const queue = positionals.entries();
+  const worker = async () => {
+    for (const [, path] of queue) {
+      if (controller.signal.aborted) return;
+      if (!(await uploadOne(path, { ...options, connection }, parallel === 1))) failures++;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(parallel, positionals.length) }, worker));
+  } finally {
+    connection.close();
   }
   return failures === 0 && !controller.signal.aborted ? 0 : 1;
 }
 
-async function uploadOne(path: string, options: Parameters<typeof createUploader>[1]): Promise<boolean> {
+async function uploadOne(path: string, options: NodeUploadOptions, showProgress: boolean): Promise<boolean> {
   const view = new ProgressView(process.stderr, path);
-  const started = Date.now();
   try {
     const uploader = await createUploader(path, options);
-    uploader.on('hash-progress', (p) => view.update('hashing', p));
-    uploader.on('progress', (p) => view.update('uploading', p));
+    if (showProgress) {
+      uploader.on('hash-progress', (p) => view.update('hashing', p));
+      uploader.on('progress', (p) => view.update('uploading', p));
+    }
     uploader.on('retry', ({ attempt, error, delayMs }) => view.line(`retry  ${path}: ${error.message}; attempt ${attempt} in ${(delayMs / 1000).toFixed(1)} s`));
     const result = await uploader.start();
-    const seconds = (Date.now() - started) / 1000;
-    const summary = result.instant
+    const seconds = result.hashSeconds + result.transferSeconds;
+    view.line(result.instant
       ? `instant ${path}: already on the server (md5 ${result.md5})`
-      : `done   ${path}: ${formatBytes(result.file.size)} in ${seconds.toFixed(1)} s, sent ${result.chunksSent} chunks (md5 ${result.md5})`;
-    view.line(summary);
+      : `done   ${path}: ${formatBytes(result.file.size)} in ${seconds.toFixed(1)} s, sent ${result.chunksSent} chunks (md5 ${result.md5})`);
     process.stdout.write(`${JSON.stringify({ path, ...result })}\n`);
     return true;
   } catch (err) {

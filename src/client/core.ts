@@ -34,6 +34,8 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Skips hashing when the MD5 is already known. */
   md5?: string;
+  /** A connection shared by several uploads (see openConnection); left open when this upload ends. */
+  connection?: Connection;
 }
 
 export type Phase = 'hashing' | 'connecting' | 'uploading' | 'paused' | 'verifying' | 'retrying' | 'done' | 'failed';
@@ -46,6 +48,9 @@ export interface UploadResult {
   /** Chunks this uploader sent (a resumed upload sends only the missing ones). */
   chunksSent: number;
   bytesSent: number;
+  /** Time spent hashing, and from then until the server confirmed the file (connect, init, chunks, merge). */
+  hashSeconds: number;
+  transferSeconds: number;
 }
 
 export interface UploaderEvents {
@@ -75,6 +80,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   #paused: { promise: Promise<void>; resume: () => void } | undefined;
   #chunksSent = 0;
   #bytesSent = 0;
+  #hashSeconds = 0;
+  #transferStarted = 0;
   #run: Promise<UploadResult> | undefined;
 
   constructor(source: FileSource, hasher: Md5Hasher, options: UploadOptions) {
@@ -132,15 +139,21 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   }
 
   async #execute(): Promise<UploadResult> {
+    const hashStarted = performance.now();
     const md5 = this.#options.md5 ?? (await this.#hash());
-    const connection = new Connection({ ...this.#options, url: this.#options.url });
-    const onAbort = () => connection.close();
+    this.#hashSeconds = (performance.now() - hashStarted) / 1000;
+    this.#transferStarted = performance.now();
+    const shared = this.#options.connection;
+    const connection = shared ?? openConnection(this.#options);
+    // An own connection is closed on abort, failing its requests at once; a shared one stays open
+    // for the other uploads, and this one stops before its next chunk.
+    const onAbort = () => shared || connection.close();
     this.#abort.signal.addEventListener('abort', onAbort);
     try {
       return await this.#uploadWithRetries(connection, md5);
     } finally {
       this.#abort.signal.removeEventListener('abort', onAbort);
-      connection.close();
+      if (!shared) connection.close();
       await this.source.close?.();
     }
   }
@@ -222,7 +235,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   }
 
   #result(file: FileInfo, md5: string, instant: boolean): UploadResult {
-    return { file, md5, instant, chunksSent: this.#chunksSent, bytesSent: this.#bytesSent };
+    const transferSeconds = (performance.now() - this.#transferStarted) / 1000;
+    return { file, md5, instant, chunksSent: this.#chunksSent, bytesSent: this.#bytesSent, hashSeconds: this.#hashSeconds, transferSeconds };
   }
 
   #setPhase(phase: Phase): void {
@@ -230,6 +244,12 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     this.#phase = phase;
     this.emit('phase', phase);
   }
+}
+
+/** One connection to a server, to share between uploads with the `connection` option. */
+export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'retries' | 'timeoutMs'>): Connection {
+  const { url, token, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  return new Connection({ url, retries, timeoutMs, ...(token === undefined ? {} : { token }) });
 }
 
 export function toUpwireError(err: unknown): UpwireError {
