@@ -3,6 +3,7 @@ import {
   UPLOAD_NAMESPACE, UpwireError,
   type Answer, type ClientToServerEvents, type RequestName, type RequestOf, type Result, type ServerToClientEvents,
 } from '../protocol/index.js';
+import { ChunkWindow } from './chunk-window.js';
 
 export interface ConnectionOptions {
   url: string;
@@ -11,6 +12,8 @@ export interface ConnectionOptions {
   retries: number;
   /** How long one request may wait for its answer. */
   timeoutMs: number;
+  /** Chunks in flight at once on this connection, across all its uploads. */
+  window: number;
 }
 
 export type UploadClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -22,6 +25,7 @@ export type UploadClientSocket = Socket<ServerToClientEvents, ClientToServerEven
  */
 export class Connection {
   readonly socket: UploadClientSocket;
+  readonly window: ChunkWindow;
   readonly #options: ConnectionOptions;
   readonly #pending = new Set<(err: UpwireError) => void>();
   #failedAttempts = 0;
@@ -29,6 +33,7 @@ export class Connection {
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
+    this.window = new ChunkWindow(options.window);
     const base = options.url.replace(/\/+$/, '');
     this.socket = io(`${base}${UPLOAD_NAMESPACE}`, {
       auth: options.token === undefined ? {} : { token: options.token },

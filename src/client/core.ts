@@ -2,6 +2,7 @@ import {
   chunkLength, countOf, indicesOf, UpwireError,
   type FileInfo, type PartialStatus,
 } from '../protocol/index.js';
+import { bufferOf } from './chunk-window.js';
 import { Connection } from './connection.js';
 import { TypedEmitter } from './emitter.js';
 import { RateMeter, type Progress } from './meter.js';
@@ -25,7 +26,7 @@ export interface UploadOptions {
   token?: string;
   /** Wished chunk size in bytes; the server may clamp it, and a resumed upload keeps its own. */
   chunkSize?: number;
-  /** Chunks in flight at once over the connection. */
+  /** Chunks in flight at once over the connection (set on openConnection for a shared one). */
   concurrency?: number;
   /** Attempts after a transient failure (connection lost, timeout) before giving up. */
   retries?: number;
@@ -62,7 +63,7 @@ export interface UploaderEvents {
   error: (error: UpwireError) => void;
 }
 
-export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_RETRIES = 5;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -203,7 +204,7 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     return this.#result(merged.file, md5, false);
   }
 
-  /** `concurrency` lanes, each with its own reused buffer: read the next index, send it, await its ack. */
+  /** Lanes that each take a place in the connection's window: read the next index into its buffer, send, await the ack. */
   async #sendMissing(connection: Connection, status: PartialStatus): Promise<void> {
     const { md5, size, chunkSize, total, missing } = status;
     const missingBytes = [...indicesOf(missing)].reduce((sum, i) => sum + chunkLength(size, chunkSize, i), 0);
@@ -211,18 +212,22 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     this.#setPhase(this.#paused ? 'paused' : 'uploading');
     this.emit('progress', meter.progress());
     const queue = indicesOf(missing);
-    const lanes = Math.min(this.#options.concurrency, countOf(missing));
+    const { window } = connection;
+    const lanes = Math.min(window.size, countOf(missing));
     let failed = false; // one lane's failure stops the others before their next chunk
     const lane = async () => {
-      let buffer: Uint8Array | undefined;
       for (let next = queue.next(); !next.done && !failed; next = queue.next()) {
         if (this.#paused) await this.#paused.promise;
         if (this.#abort.signal.aborted) throw new UpwireError('E_ABORTED');
         const index = next.value;
         const length = chunkLength(size, chunkSize, index);
-        buffer ??= new Uint8Array(chunkSize);
-        const data = await this.source.read(index * chunkSize, length, buffer);
-        await connection.request('chunk', { md5, index, total, data });
+        const slot = await window.acquire();
+        try {
+          const data = await this.source.read(index * chunkSize, length, bufferOf(slot, length));
+          await connection.request('chunk', { md5, index, total, data });
+        } finally {
+          window.release(slot); // the ack proves the bytes left: the buffer can be reused
+        }
         this.#chunksSent++;
         this.#bytesSent += length;
         this.emit('progress', meter.add(length));
@@ -247,9 +252,9 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
 }
 
 /** One connection to a server, to share between uploads with the `connection` option. */
-export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'retries' | 'timeoutMs'>): Connection {
-  const { url, token, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
-  return new Connection({ url, retries, timeoutMs, ...(token === undefined ? {} : { token }) });
+export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'retries' | 'timeoutMs' | 'concurrency'>): Connection {
+  const { url, token, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS, concurrency = DEFAULT_CONCURRENCY } = options;
+  return new Connection({ url, retries, timeoutMs, window: concurrency, ...(token === undefined ? {} : { token }) });
 }
 
 export function toUpwireError(err: unknown): UpwireError {

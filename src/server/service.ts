@@ -162,10 +162,9 @@ export class UploadService {
     const chunkSize = chooseChunkSize(request.chunkSize ?? this.#deps.config.chunkSize, size);
     const now = Date.now();
     const meta: UploadMeta = { md5, size, chunkSize, total: chunkCount(size, chunkSize), name, type, createdAt: now, updatedAt: now };
-    // Indices left by an upload forgotten half-way must not count for this one.
-    await this.#deps.uploads.clearChunks(md5);
+    // No indices can exist without their meta (deleteUpload clears indices first), so a new upload starts empty.
     await this.#deps.uploads.putUpload(meta);
-    const session = await UploadSession.open(meta, this.#sessionDeps());
+    const session = await UploadSession.open(meta, this.#sessionDeps(), { fresh: true });
     this.#sessions.set(md5, session);
     return session;
   }

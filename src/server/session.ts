@@ -44,10 +44,11 @@ export class UploadSession {
    * Opens the temp file and the recorded indices. Indices whose bytes the temp file cannot hold
    * (truncated or deleted behind our back) are not trusted: the upload starts over.
    */
-  static async open(meta: UploadMeta, deps: SessionDeps): Promise<UploadSession> {
+  static async open(meta: UploadMeta, deps: SessionDeps, { fresh = false } = {}): Promise<UploadSession> {
     const file = await deps.disk.openTemp(meta.md5);
     try {
       const session = new UploadSession(meta, file, deps);
+      if (fresh) return session;
       const indices = await deps.uploads.receivedIndices(meta.md5);
       const needed = indices.reduce((end, i) => Math.max(end, i * meta.chunkSize + session.lengthOf(i)), 0);
       if ((await file.stat()).size < needed) {
