@@ -3,11 +3,14 @@ import { UpwireError } from '../protocol/index.js';
 import { ConfigError } from '../server/config.js';
 import { serveCommand } from './serve-command.js';
 import { UPLOAD_USAGE, uploadCommand, UsageError } from './upload-command.js';
+import { WATCH_USAGE, watchCommand } from './watch-command.js';
 
 const USAGE = `usage:
   upwire serve [--port N] [--host H] [--upload-dir DIR] [--db-dir DIR] [--chunk-size BYTES]
-               [--max-file-size BYTES] [--upload-token T] [--partial-ttl 24h] [--fsync on|off]
-  ${UPLOAD_USAGE.replace('usage: ', '')}`;
+               [--max-file-size BYTES] [--upload-token T] [--watch-token T] [--partial-ttl 24h]
+               [--fsync on|off] [--log-level info]
+  ${UPLOAD_USAGE.replace('usage: ', '')}
+  ${WATCH_USAGE.replace('usage: ', '')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -16,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
       return serveCommand(rest);
     case 'upload':
       return uploadCommand(rest);
+    case 'watch':
+      return watchCommand(rest);
     case undefined:
     case 'help':
     case '--help':

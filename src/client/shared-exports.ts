@@ -4,3 +4,5 @@ export type { Connection } from './connection.js';
 export type { FileSource, Md5Hasher, Phase, UploadOptions, UploadResult, UploaderEvents } from './core.js';
 export type { Progress } from './meter.js';
 export { UpwireError, ERRORS, type ErrorCode, type FileInfo } from '../protocol/index.js';
+export { Watcher, watch, type WatchOptions, type WatcherEvents } from './watcher.js';
+export type { EndedEvent, UploadSnapshot } from '../protocol/index.js';

@@ -1,4 +1,5 @@
 import { createUploader, type Uploader, UpwireError } from '../client/browser.js';
+import { startServerUploadsPanel } from './server-uploads.js';
 import { refreshStoredFiles } from './stored-files.js';
 import { askForToken, savedToken } from './token.js';
 import { UploadRow } from './upload-row.js';
@@ -90,4 +91,7 @@ drop.addEventListener('drop', (event) => {
   add(event.dataTransfer?.files ?? []);
 });
 document.querySelector('#refresh')!.addEventListener('click', () => void refreshStoredFiles());
-void refreshStoredFiles();
+// The stored list asks for the token when the server needs one; the live panel then uses it.
+void refreshStoredFiles().then(() => startServerUploadsPanel(() => void refreshStoredFiles())).catch((err: Error) => {
+  document.querySelector('#live-state')!.textContent = `not available: ${err.message}`;
+});

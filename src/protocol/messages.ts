@@ -1,4 +1,4 @@
-import type { WireError } from './errors.js';
+import type { ErrorCode, WireError } from './errors.js';
 import type { Range } from './ranges.js';
 
 /** Binary payloads as socket.io delivers them in Node (Buffer is a Uint8Array) and in browsers. */
@@ -29,8 +29,24 @@ export interface NoneStatus { status: 'none' }
 export interface ChunkAck { index: number; next: number | null; received: number; total: number }
 
 /** What observers see of one upload in flight. */
-export interface UploadSnapshot { md5: string; name: string; size: number; total: number; received: number; bytes: number }
+export interface UploadSnapshot {
+  md5: string;
+  name: string;
+  size: number;
+  /** Chunks in all, and chunks stored. */
+  total: number;
+  received: number;
+  /** Bytes stored. */
+  bytes: number;
+  /** Bytes per second stored over the last few seconds. */
+  rate: number;
+  /** Ids of the connections that sent chunks in the last few seconds. */
+  clients: string[];
+}
 export type ProgressEvent = UploadSnapshot;
+
+/** An upload that ended without a stored file. */
+export interface EndedEvent { md5: string; reason: 'aborted' | 'expired' | 'failed'; code?: ErrorCode }
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: WireError };
 export type Ack<T> = (result: Result<T>) => void;
@@ -48,6 +64,7 @@ export interface ClientToServerEvents {
 export interface ServerToClientEvents {
   progress: (event: ProgressEvent) => void;
   complete: (event: { file: FileInfo }) => void;
+  ended: (event: EndedEvent) => void;
 }
 
 export type RequestName = keyof ClientToServerEvents;

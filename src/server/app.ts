@@ -5,8 +5,12 @@ import { KiB, MAX_CHUNK_SIZE, UPLOAD_NAMESPACE, type ClientToServerEvents, type 
 import { tokenMatches } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { Disk } from './disk.js';
-import { registerHandlers, type ErrorLogger } from './handlers.js';
+import { fanOut } from './events.js';
+import { registerHandlers, type Role } from './handlers.js';
 import { httpHandler } from './http.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { logEndings, observeAnswers } from './observe.js';
 import { UploadService } from './service.js';
 import { LevelStores } from './store/level.js';
 import { WatcherHub } from './watchers.js';
@@ -24,14 +28,17 @@ export interface UpwireServer {
 export const MAX_FRAME_BYTES = MAX_CHUNK_SIZE + 64 * KiB;
 
 /** The composition root: builds the concrete stores and wires them into the handlers. */
-export async function startServer(config: ServerConfig, logError: ErrorLogger = defaultLogError): Promise<UpwireServer> {
+export async function startServer(config: ServerConfig, options: { logger?: Logger } = {}): Promise<UpwireServer> {
+  const log = options.logger ?? createLogger(config.logLevel);
   const stores = new LevelStores(config.dbDir);
   await stores.open();
   try {
     const disk = new Disk(config.uploadDir);
     await disk.open();
+    // Read when /metrics is scraped, by which time `service` below exists.
+    const metrics: Metrics = new Metrics((): number => service.snapshot().length);
     // The HTTP handler is registered before socket.io attaches, so socket.io can route around it.
-    const http = createServer(httpHandler({ files: stores, disk, uploadToken: config.uploadToken }));
+    const http = createServer(httpHandler({ files: stores, disk, uploadToken: config.uploadToken, watchToken: config.watchToken, metrics }));
     const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
       maxHttpBufferSize: MAX_FRAME_BYTES,
       serveClient: false,
@@ -39,13 +46,23 @@ export async function startServer(config: ServerConfig, logError: ErrorLogger = 
     });
     const nsp = io.of(UPLOAD_NAMESPACE);
     const hub = new WatcherHub(nsp);
-    const service = new UploadService({ uploads: stores, files: stores, disk, events: hub, config });
+    const service = new UploadService({ uploads: stores, files: stores, disk, events: fanOut(hub, metrics, logEndings(log)), config });
     await service.open();
     nsp.use((socket, next) => {
-      if (tokenMatches((socket.handshake.auth as { token?: unknown }).token, config.uploadToken)) return next();
-      next(Object.assign(new Error('missing or wrong token'), { data: { code: 'E_UNAUTHORIZED' } }));
+      const role = roleOf((socket.handshake.auth as { token?: unknown }).token, config);
+      if (!role) return next(Object.assign(new Error('missing or wrong token'), { data: { code: 'E_UNAUTHORIZED' } }));
+      (socket.data as { role: Role }).role = role;
+      next();
     });
-    registerHandlers(nsp, service, logError);
+    nsp.on('connection', (socket) => {
+      metrics.connections(1);
+      log.debug({ conn: socket.id, addr: socket.handshake.address }, 'connected');
+      socket.once('disconnect', (reason) => {
+        metrics.connections(-1);
+        log.debug({ conn: socket.id, reason }, 'disconnected');
+      });
+    });
+    registerHandlers(nsp, service, observeAnswers(log, metrics), (err, event) => log.error({ err, event }, `${event} failed`));
     await listen(http, config.port, config.host);
     const { port } = http.address() as AddressInfo;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -78,6 +95,9 @@ function listen(http: HttpServer, port: number, host: string): Promise<void> {
   });
 }
 
-function defaultLogError(err: unknown, event: string): void {
-  console.error(`upwire: ${event} failed:`, err);
+/** The upload token allows everything; the watch token, when configured, only watching. */
+function roleOf(token: unknown, config: Pick<ServerConfig, 'uploadToken' | 'watchToken'>): Role | undefined {
+  if (tokenMatches(token, config.uploadToken)) return 'upload';
+  if (config.watchToken !== undefined && tokenMatches(token, config.watchToken)) return 'watch';
+  return undefined;
 }

@@ -14,6 +14,9 @@ export interface ServerConfig {
   partialTtlMs: number;
   /** fdatasync chunk bytes (batched) before their index is recorded: acknowledged chunks survive a power loss. */
   fsync: boolean;
+  /** A read-only token: its holders may watch uploads and read /metrics, nothing else. */
+  watchToken: string | undefined;
+  logLevel: string;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -26,6 +29,8 @@ export const DEFAULTS: ServerConfig = {
   uploadToken: undefined,
   partialTtlMs: 24 * 3600_000,
   fsync: true,
+  watchToken: undefined,
+  logLevel: 'info',
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -39,6 +44,8 @@ const SETTINGS = {
   uploadToken: { env: 'UPLOAD_TOKEN', flag: 'upload-token', parse: (v: string) => v || undefined },
   partialTtlMs: { env: 'PARTIAL_TTL', flag: 'partial-ttl', parse: parseDuration },
   fsync: { env: 'FSYNC', flag: 'fsync', parse: parseBoolean },
+  watchToken: { env: 'WATCH_TOKEN', flag: 'watch-token', parse: (v: string) => v || undefined },
+  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', parse: parseLogLevel },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {
@@ -103,6 +110,13 @@ export function parseDuration(value: string): number {
   const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]! : NaN;
   if (!Number.isFinite(ms) || ms <= 0) throw new Error('must be a positive duration such as 3600, 90s, 15m, 24h or 7d');
   return Math.round(ms);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function parseLogLevel(value: string): string {
+  if (!LOG_LEVELS.includes(value)) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`);
+  return value;
 }
 
 function parseBoolean(value: string): boolean {

@@ -1,10 +1,29 @@
-import type { ErrorCode, FileInfo, UploadSnapshot } from '../protocol/index.js';
+import type { EndedEvent, FileInfo, UploadSnapshot } from '../protocol/index.js';
 
-/** What the upload service tells observers; the watcher hub and metrics implement it. */
+/** What the upload service tells observers: the watcher hub, metrics and the log implement it. */
 export interface UploadEvents {
+  /** An init was answered: a new upload, one resumed, or a file already stored. */
+  initialized(outcome: 'new' | 'resumed' | 'instant', md5: string): void;
+  /** A chunk's bytes reached the temp file, taking `seconds`. */
+  written(bytes: number, seconds: number): void;
+  /** A chunk was stored. */
   progress(snapshot: UploadSnapshot): void;
+  /** The content was hashed and compared with the md5 at merge. */
+  verified(seconds: number, ok: boolean): void;
   complete(file: FileInfo): void;
-  ended(md5: string, reason: 'aborted' | 'expired' | 'failed', code?: ErrorCode): void;
+  ended(event: EndedEvent): void;
 }
 
-export const NO_EVENTS: UploadEvents = { progress() {}, complete() {}, ended() {} };
+/** One UploadEvents that tells each listener the events it cares for. */
+export function fanOut(...listeners: Partial<UploadEvents>[]): UploadEvents {
+  return {
+    initialized: (outcome, md5) => listeners.forEach((l) => l.initialized?.(outcome, md5)),
+    written: (bytes, seconds) => listeners.forEach((l) => l.written?.(bytes, seconds)),
+    progress: (snapshot) => listeners.forEach((l) => l.progress?.(snapshot)),
+    verified: (seconds, ok) => listeners.forEach((l) => l.verified?.(seconds, ok)),
+    complete: (file) => listeners.forEach((l) => l.complete?.(file)),
+    ended: (event) => listeners.forEach((l) => l.ended?.(event)),
+  };
+}
+
+export const NO_EVENTS: UploadEvents = fanOut();

@@ -13,7 +13,7 @@ type Handler = (payload: unknown, socket: UploadSocket) => Promise<object>;
 function handlers(service: UploadService): Record<RequestName, Handler> {
   return {
     init: (payload) => service.init(parseInit(payload)),
-    chunk: (payload) => service.chunk(parseChunk(payload)),
+    chunk: (payload, socket) => service.chunk(parseChunk(payload), socket.id),
     merge: (payload) => service.merge(parseMd5Request(payload).md5),
     status: (payload) => service.status(parseMd5Request(payload).md5),
     abort: async (payload) => {
@@ -35,23 +35,41 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
 
 export type ErrorLogger = (err: unknown, event: string) => void;
 
+/** What a connection may do: everything with the upload token, only watch with the watch token. */
+export type Role = 'upload' | 'watch';
+const WATCHER_EVENTS: ReadonlySet<string> = new Set(['watch', 'unwatch', 'status']);
+
+/** Told of every answered request: for the log and the metrics. */
+export type AnswerObserver = (event: RequestName, socket: UploadSocket, request: unknown, result: Result<object>) => void;
+
 /**
  * Every request with an ack callback gets exactly one answer; a request without one, or an
  * unknown event, is ignored. Nothing thrown here reaches socket.io, so the server stays up.
  */
-export function registerHandlers(nsp: Namespace<ClientToServerEvents, ServerToClientEvents>, service: UploadService, logError: ErrorLogger): void {
+export function registerHandlers(
+  nsp: Namespace<ClientToServerEvents, ServerToClientEvents>,
+  service: UploadService,
+  observe: AnswerObserver,
+  logError: ErrorLogger,
+): void {
   const table = handlers(service);
   nsp.on('connection', (socket) => {
-    for (const [event, handle] of Object.entries(table)) {
+    const role = (socket.data as { role?: Role }).role ?? 'upload';
+    for (const [event, handle] of Object.entries(table) as [RequestName, Handler][]) {
       // socket.io's typed `on` cannot be indexed by a union of event names; the args are validated below.
       (socket.on as (ev: string, listener: (...args: unknown[]) => void) => void)(event, (...args) => {
         const ack = args.at(-1);
         if (typeof ack !== 'function') return;
-        const answer = ack as (result: Result<object>) => void;
+        const payload = args.length === 2 ? args[0] : undefined;
+        const answer = (result: Result<object>) => {
+          (ack as (result: Result<object>) => void)(result);
+          observe(event, socket, payload, result);
+        };
         Promise.resolve()
           .then(() => {
             if (args.length > 2) throw new UpwireError('E_BAD_REQUEST', 'a request carries one payload and an ack');
-            return handle(args.length === 2 ? args[0] : undefined, socket);
+            if (role === 'watch' && !WATCHER_EVENTS.has(event)) throw new UpwireError('E_UNAUTHORIZED', 'the watch token may only watch');
+            return handle(payload, socket);
           })
           .then(
             (value) => answer({ ok: true, ...value }),

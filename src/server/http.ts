@@ -6,10 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { parseMd5, UpwireError } from '../protocol/index.js';
 import { bearerToken, tokenMatches } from './auth.js';
 import type { Disk } from './disk.js';
+import type { Metrics } from './metrics.js';
 import { fileInfo } from './service.js';
 import type { FileIndex, FileRecord } from './store/types.js';
 
-export interface HttpDeps { files: FileIndex; disk: Disk; uploadToken: string | undefined }
+export interface HttpDeps { files: FileIndex; disk: Disk; uploadToken: string | undefined; watchToken: string | undefined; metrics: Metrics }
 
 /** The bundled page (npm run build): dist/public beside dist/src/server. */
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
@@ -34,13 +35,18 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   if (pathname === '/' || pathname === '/index.html') return sendAsset(req, res, 'index.html');
   const asset = /^\/assets\/([\w-]+\.(?:js|css|map))$/.exec(pathname);
   if (asset) return sendAsset(req, res, asset[1]!);
-  if (pathname !== '/files' && !pathname.startsWith('/files/')) return sendError(res, 404, 'E_NOT_FOUND', 'not found');
   // Downloads are plain links in the page, which cannot carry a header: ?token= is accepted too.
   const given = bearerToken(req.headers.authorization) ?? new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined;
-  if (!tokenMatches(given, deps.uploadToken)) {
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    return sendError(res, 401, 'E_UNAUTHORIZED', 'missing or wrong token');
+  if (pathname === '/metrics') {
+    const allowed = tokenMatches(given, deps.uploadToken) || (deps.watchToken !== undefined && tokenMatches(given, deps.watchToken));
+    if (!allowed) return unauthorized(res);
+    const text = await deps.metrics.registry.metrics();
+    res.writeHead(200, { 'Content-Type': deps.metrics.registry.contentType, 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
   }
+  if (pathname !== '/files' && !pathname.startsWith('/files/')) return sendError(res, 404, 'E_NOT_FOUND', 'not found');
+  if (!tokenMatches(given, deps.uploadToken)) return unauthorized(res);
   if (pathname === '/files') return listFiles(res, deps.files);
   let md5: string;
   try {
@@ -144,6 +150,11 @@ function contentDisposition(name: string): string {
 
 function encodeRfc5987(value: string): string {
   return encodeURIComponent(value).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function unauthorized(res: ServerResponse): void {
+  res.setHeader('WWW-Authenticate', 'Bearer');
+  sendError(res, 401, 'E_UNAUTHORIZED', 'missing or wrong token');
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {

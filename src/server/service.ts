@@ -43,22 +43,33 @@ export class UploadService {
     const { md5, size } = request;
     const { maxFileSize } = this.#deps.config;
     if (size > maxFileSize) throw new UpwireError('E_TOO_LARGE', `size ${size} is above the limit of ${maxFileSize} bytes`, { maxFileSize });
+    const { events } = this.#deps;
     const stored = await this.#completed(md5, size);
-    if (stored) return stored;
+    if (stored) {
+      events.initialized('instant', md5);
+      return stored;
+    }
     return this.#lock.run(md5, async () => {
       const again = await this.#completed(md5, size);
-      if (again) return again;
+      if (again) {
+        events.initialized('instant', md5);
+        return again;
+      }
       const existing = await this.#load(md5);
       if (existing) {
         if (existing.meta.size !== size) throw sizeMismatch(md5, existing.meta.size);
         existing.lastActive = Date.now();
+        events.initialized('resumed', md5);
         return existing.status();
       }
-      return (await this.#create(request)).status();
+      const created = await this.#create(request);
+      events.initialized('new', md5);
+      return created.status();
     });
   }
 
-  async chunk({ md5, index, total, data }: ParsedChunk): Promise<ChunkAck> {
+  /** Stores one chunk sent by connection `client`. */
+  async chunk({ md5, index, total, data }: ParsedChunk, client = 'local'): Promise<ChunkAck> {
     const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
     if (!session) {
       // A late chunk for a file that is complete now (another client finished it) is harmless.
@@ -66,7 +77,7 @@ export class UploadService {
       throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}; send init first`);
     }
     session.check(index, total, data.length);
-    await session.store(index, data);
+    await session.store(index, data, client);
     this.#deps.events.progress(session.snapshot());
     return session.ack(index);
   }
@@ -81,9 +92,12 @@ export class UploadService {
         const { missing } = session.status();
         throw new UpwireError('E_INCOMPLETE', `${session.meta.total - session.receivedCount} chunks are missing`, { missing });
       }
-      if (!(await session.verify())) {
+      const verifyStarted = performance.now();
+      const ok = await session.verify();
+      this.#deps.events.verified((performance.now() - verifyStarted) / 1000, ok);
+      if (!ok) {
         await session.restart();
-        this.#deps.events.ended(md5, 'failed', 'E_CHECKSUM');
+        this.#deps.events.ended({ md5, reason: 'failed', code: 'E_CHECKSUM' });
         throw new UpwireError('E_CHECKSUM', 'the assembled content does not hash to the md5; nothing was stored and the upload starts over');
       }
       await session.close();
@@ -105,7 +119,7 @@ export class UploadService {
   /** Forgets a partial upload and deletes its temp data; a completed file is never touched. */
   abort(md5: string): Promise<void> {
     return this.#lock.run(md5, async () => {
-      if (await this.#forget(md5)) this.#deps.events.ended(md5, 'aborted');
+      if (await this.#forget(md5)) this.#deps.events.ended({ md5, reason: 'aborted' });
     });
   }
 
@@ -122,7 +136,7 @@ export class UploadService {
       const lastActive = Math.max(meta.updatedAt, session?.lastActive ?? 0);
       if (session?.busy || now - lastActive < partialTtlMs) continue;
       await this.#lock.run(meta.md5, async () => {
-        if (await this.#forget(meta.md5)) this.#deps.events.ended(meta.md5, 'expired');
+        if (await this.#forget(meta.md5)) this.#deps.events.ended({ md5: meta.md5, reason: 'expired' });
       });
     }
     for (const session of this.#sessions.values()) {
@@ -212,7 +226,7 @@ export class UploadService {
   }
 
   #sessionDeps() {
-    return { uploads: this.#deps.uploads, disk: this.#deps.disk, fsync: this.#deps.config.fsync };
+    return { uploads: this.#deps.uploads, disk: this.#deps.disk, fsync: this.#deps.config.fsync, events: this.#deps.events };
   }
 }
 

@@ -4,12 +4,28 @@ import {
   type ChunkAck, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
 import { readAt, writeAt, type Disk } from './disk.js';
+import type { UploadEvents } from './events.js';
 import { PrefixHasher } from './prefix-hash.js';
 import type { UploadMeta, UploadStateStore } from './store/types.js';
 
 interface Pending { index: number; resolve: () => void; reject: (err: unknown) => void }
 
-export interface SessionDeps { uploads: UploadStateStore; disk: Disk; fsync: boolean }
+/** A connection that sent a chunk this recently counts among an upload's clients. */
+const RECENT_MS = 5000;
+
+/** Bytes per second over the last few seconds, from (time, total bytes) samples. */
+class RateWindow {
+  readonly #samples: { at: number; bytes: number }[] = [];
+
+  perSecond(now: number, bytes: number): number {
+    this.#samples.push({ at: now, bytes });
+    while (this.#samples.length > 2 && now - this.#samples[0]!.at > 3000) this.#samples.shift();
+    const first = this.#samples[0]!;
+    return now > first.at ? Math.round(((bytes - first.bytes) * 1000) / (now - first.at)) : 0;
+  }
+}
+
+export interface SessionDeps { uploads: UploadStateStore; disk: Disk; fsync: boolean; events: Pick<UploadEvents, 'written'> }
 
 /**
  * One partial upload held open: its temp file, which chunks are stored, and its prefix hash.
@@ -31,6 +47,8 @@ export class UploadSession {
   #committing = false;
   #readBuffer: Uint8Array | undefined;
   #closed = false;
+  readonly #senders = new Map<string, number>();
+  readonly #rate = new RateWindow();
 
   private constructor(meta: UploadMeta, file: FileHandle, deps: SessionDeps) {
     this.meta = meta;
@@ -95,7 +113,10 @@ export class UploadSession {
 
   snapshot(): UploadSnapshot {
     const { md5, name, size, total } = this.meta;
-    return { md5, name, size, total, received: this.receivedCount, bytes: this.receivedBytes };
+    const now = Date.now();
+    for (const [client, at] of this.#senders) if (now - at > RECENT_MS) this.#senders.delete(client);
+    const rate = this.#rate.perSecond(now, this.receivedBytes);
+    return { md5, name, size, total, received: this.receivedCount, bytes: this.receivedBytes, rate, clients: [...this.#senders.keys()] };
   }
 
   /** Refuses a chunk that does not fit this upload's geometry, before anything is written. */
@@ -110,8 +131,9 @@ export class UploadSession {
   }
 
   /** Stores a chunk; a chunk already stored or being stored is not written twice. */
-  store(index: number, data: Uint8Array): Promise<void> {
+  store(index: number, data: Uint8Array, client: string): Promise<void> {
     this.lastActive = Date.now();
+    this.#senders.set(client, this.lastActive);
     if (this.isStored(index)) return Promise.resolve();
     let write = this.#inflight.get(index);
     if (!write) {
@@ -123,7 +145,9 @@ export class UploadSession {
 
   async #write(index: number, data: Uint8Array): Promise<void> {
     if (this.#closed) throw new UpwireError('E_UNKNOWN_UPLOAD', 'the upload was closed');
+    const started = performance.now();
     await writeAt(this.#file, data, index * this.meta.chunkSize);
+    this.#deps.events.written(data.length, (performance.now() - started) / 1000);
     await this.#commit(index);
     this.#mark(index);
     this.#hasher.add(index, data);

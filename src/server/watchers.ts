@@ -1,5 +1,5 @@
 import type { Namespace } from 'socket.io';
-import type { ClientToServerEvents, FileInfo, ServerToClientEvents, UploadSnapshot } from '../protocol/index.js';
+import type { ClientToServerEvents, EndedEvent, FileInfo, ServerToClientEvents, UploadSnapshot } from '../protocol/index.js';
 import type { UploadEvents } from './events.js';
 
 export const ALL_UPLOADS_ROOM = 'watch:*';
@@ -12,18 +12,23 @@ interface Throttle { latest: UploadSnapshot | undefined; timer: NodeJS.Timeout }
 
 /**
  * Broadcasts upload events to watchers' rooms, throttled per upload so a fast upload cannot flood
- * them. Emits are volatile: a watcher that cannot keep up misses intermediate progress events
- * instead of buffering them on the upload path.
+ * them: at most 5 progress events a second per upload, whatever its speed, so a watcher that stops
+ * reading costs its socket's buffer a few hundred bytes a second, and the upload path never waits
+ * for a watcher (emits are queued writes, never awaited). Every event is delivered, in order.
  */
-export class WatcherHub implements UploadEvents {
+export class WatcherHub implements Partial<UploadEvents> {
   readonly #nsp: Namespace<ClientToServerEvents, ServerToClientEvents>;
   readonly #throttles = new Map<string, Throttle>();
+  /** Chunks received at the last event sent, per upload: a state is sent only when it advanced. */
+  readonly #sent = new Map<string, number>();
 
   constructor(nsp: Namespace<ClientToServerEvents, ServerToClientEvents>) {
     this.#nsp = nsp;
   }
 
   progress(snapshot: UploadSnapshot): void {
+    // Chunks of one group commit complete together and report the same state: send it once.
+    if (snapshot.received <= (this.#sent.get(snapshot.md5) ?? -1)) return;
     const throttle = this.#throttles.get(snapshot.md5);
     if (throttle) {
       throttle.latest = snapshot;
@@ -31,22 +36,40 @@ export class WatcherHub implements UploadEvents {
       return;
     }
     this.#emitProgress(snapshot);
-    const timer = setTimeout(() => this.#flush(snapshot.md5), PROGRESS_INTERVAL_MS);
-    this.#throttles.set(snapshot.md5, { latest: undefined, timer });
+    this.#throttles.set(snapshot.md5, { latest: undefined, timer: this.#arm(snapshot.md5) });
+  }
+
+  /** Each interval: send the latest state if there is one and keep waiting; else stop throttling. */
+  #arm(md5: string): NodeJS.Timeout {
+    return setTimeout(() => {
+      const throttle = this.#throttles.get(md5);
+      if (!throttle) return;
+      if (!throttle.latest) {
+        this.#throttles.delete(md5);
+        return;
+      }
+      this.#emitProgress(throttle.latest);
+      throttle.latest = undefined;
+      throttle.timer = this.#arm(md5);
+    }, PROGRESS_INTERVAL_MS);
   }
 
   complete(file: FileInfo): void {
     this.#flush(file.md5);
+    this.#sent.delete(file.md5);
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(file.md5)).emit('complete', { file });
   }
 
-  ended(md5: string): void {
-    this.#flush(md5);
+  ended(event: EndedEvent): void {
+    this.#flush(event.md5);
+    this.#sent.delete(event.md5);
+    this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(event.md5)).emit('ended', event);
   }
 
   close(): void {
     for (const { timer } of this.#throttles.values()) clearTimeout(timer);
     this.#throttles.clear();
+    this.#sent.clear();
   }
 
   #flush(md5: string): void {
@@ -58,6 +81,7 @@ export class WatcherHub implements UploadEvents {
   }
 
   #emitProgress(snapshot: UploadSnapshot): void {
+    this.#sent.set(snapshot.md5, snapshot.received);
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(snapshot.md5)).emit('progress', snapshot);
   }
 }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { upload } from '../../src/client/node.js';
 import { countOf } from '../../src/protocol/index.js';
 import { ARTIFACTS, launchChromium } from '../support/browser.js';
 import { md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
@@ -183,6 +184,25 @@ describe('the upload page in real Chromium', function () {
     const res = await fetch(new URL(href!, server.url));
     expect(res.status).to.equal(200);
     expect(md5Of(Buffer.from(await res.arrayBuffer()))).to.equal(file.md5);
+  });
+
+  it('shows uploads from other clients live in the "Uploads on this server" panel', async () => {
+    const proxy = await startProxy(server.url, 1024 * 1024);
+    try {
+      const file = await randomFile(dir.path, 40 * CHUNK, 'from-elsewhere.tar');
+      await page.goto(server.url);
+      await page.waitForSelector('#live-state:text("live")');
+      const done = upload(file.path, { url: proxy.url }); // a Node client, not this tab
+      const row = page.locator(`#live li[data-md5="${file.md5}"]`);
+      await row.waitFor();
+      expect(await row.locator('.name').textContent()).to.equal('from-elsewhere.tar');
+      expect(await row.locator('.detail').textContent()).to.match(/\d+% · .*\/s · .* left · 1 client/);
+      await done;
+      await page.waitForSelector(`#live li[data-md5="${file.md5}"][data-state="done"]`);
+      await page.waitForSelector(`#stored li[data-md5="${file.md5}"]`); // the stored list refreshed
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('is usable at a phone width and from the keyboard', async () => {

@@ -14,7 +14,8 @@ const MD5 = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
 async function state(server: TestServer) {
   const disk = (await readdir(server.config.uploadDir, { recursive: true })).sort();
   const files = await (await fetch(`${server.url}/files`)).json();
-  return { disk, files, uploads: server.service.snapshot() };
+  const uploads = server.service.snapshot().map(({ md5, total, received, bytes }) => ({ md5, total, received, bytes }));
+  return { disk, files, uploads };
 }
 
 async function expectCode(socket: RawSocket, event: Parameters<typeof request>[1], payload: unknown, code: ErrorCode) {

@@ -8,6 +8,7 @@ import {
 } from '../../src/protocol/index.js';
 import type { Socket } from 'socket.io-client';
 import { DEFAULTS, startServer, type ServerConfig, type UpwireServer } from '../../src/server/index.js';
+import { createLogger } from '../../src/server/log.js';
 import { tempDir } from './fixtures.js';
 
 export const CLI = join(fileURLToPath(new URL('.', import.meta.url)), '../../src/cli/main.js');
@@ -30,7 +31,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     fsync: false,
     ...overrides,
   };
-  const server = await startServer(config, () => {});
+  const server = await startServer(config, { logger: createLogger('silent', false) });
   let stopped = false;
   return {
     ...server,

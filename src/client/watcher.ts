@@ -1,0 +1,81 @@
+import type { EndedEvent, FileInfo, UploadSnapshot } from '../protocol/index.js';
+import { Connection } from './connection.js';
+import { DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS } from './core.js';
+import { TypedEmitter } from './emitter.js';
+
+export interface WatchOptions {
+  url: string;
+  /** The upload token, or the server's read-only WATCH_TOKEN. */
+  token?: string;
+  /** Follow one upload; without it, every upload on the server. */
+  md5?: string;
+  retries?: number;
+  timeoutMs?: number;
+}
+
+export interface WatcherEvents {
+  /** The uploads in flight when watching began, and again after each reconnect. */
+  snapshot: (uploads: UploadSnapshot[]) => void;
+  progress: (upload: UploadSnapshot) => void;
+  complete: (file: FileInfo) => void;
+  ended: (event: EndedEvent) => void;
+  /** The connection dropped; it reconnects on its own and sends a new snapshot. */
+  disconnected: (reason: string) => void;
+  error: (error: Error) => void;
+}
+
+/** Live upload events from a server, over a connection of its own. */
+export class Watcher extends TypedEmitter<WatcherEvents> {
+  /** The latest snapshot: set before open() resolves, then after each reconnect. */
+  uploads: UploadSnapshot[] = [];
+  readonly #connection: Connection;
+  readonly #md5: string | undefined;
+
+  private constructor(connection: Connection, md5: string | undefined) {
+    super();
+    this.#connection = connection;
+    this.#md5 = md5;
+    const socket = connection.socket;
+    socket.on('progress', (upload) => this.emit('progress', upload));
+    socket.on('complete', ({ file }) => this.emit('complete', file));
+    socket.on('ended', (event) => this.emit('ended', event));
+    socket.on('disconnect', (reason) => this.emit('disconnected', reason));
+    // The server forgets a socket's rooms when it drops: subscribe again on every reconnect.
+    socket.io.on('reconnect', () => void this.#subscribe().catch((err: Error) => this.emit('error', err)));
+  }
+
+  /** Connects and subscribes; the first snapshot is in `uploads` when this resolves. */
+  static async open(options: WatchOptions): Promise<Watcher> {
+    const { url, token, md5, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+    const connection = new Connection({ url, retries, timeoutMs, window: 1, ...(token === undefined ? {} : { token }) });
+    const watcher = new Watcher(connection, md5);
+    try {
+      await connection.connected();
+      await watcher.#subscribe();
+      return watcher;
+    } catch (err) {
+      connection.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.#connection.close();
+  }
+
+  async #subscribe(): Promise<void> {
+    const { uploads } = await this.#connection.request('watch', this.#md5 === undefined ? {} : { md5: this.#md5 });
+    this.uploads = uploads;
+    this.emit('snapshot', uploads);
+  }
+
+  /** Whether an md5 is stored, in progress (with what is missing), or unknown. */
+  status(md5: string) {
+    return this.#connection.request('status', { md5 });
+  }
+}
+
+/** Starts watching a server (every upload, or one md5). */
+export function watch(options: WatchOptions): Promise<Watcher> {
+  return Watcher.open(options);
+}
