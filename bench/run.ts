@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { tempDir } from '../test/support/fixtures.js';
 import { CLI } from '../test/support/server.js';
 import { benchBrowserHash } from './browser-hash.js';
+import { latencyProbe, stalledWatcher } from './probes.js';
 import { startService, stopService, timed } from './procs.js';
 import { median, randomFileOfSize } from './util.js';
 
@@ -74,7 +75,14 @@ async function oneLargeFile() {
     record('md5sum', (await timed('md5sum', [file])).seconds);
     for (const fsync of ['off', 'on'] as const) {
       const server = await upwireServer(fsync);
+      const probe = fsync === 'off' ? await latencyProbe(server.url) : undefined;
       const { seconds, results } = await upwireUpload(server.url, [file]);
+      if (probe) {
+        const lag = await probe.stop();
+        record('probe-p50', lag.p50);
+        record('probe-p99', lag.p99);
+        record('probe-max', lag.max);
+      }
       record(`upwire-${fsync}`, seconds);
       record(`upwire-${fsync}-hash`, results[0]!.hashSeconds);
       record(`upwire-${fsync}-transfer`, results[0]!.transferSeconds);
@@ -83,6 +91,14 @@ async function oneLargeFile() {
         if (!again.results[0]!.instant) throw new Error('the re-upload was not instant');
         record('instant', again.seconds);
         record('instant-inproc', again.results[0]!.hashSeconds + again.results[0]!.transferSeconds);
+      }
+      if (fsync === 'off') {
+        // the same upload again (a fresh server) with a watcher that never reads
+        const watched = await upwireServer('off');
+        const stalled = await stalledWatcher(watched.url);
+        record('stalled-watcher', (await upwireUpload(watched.url, [file])).seconds);
+        stalled.close();
+        await stopService(watched);
       }
       record(`upwire-${fsync}-rss`, await stopService(server));
     }
@@ -168,6 +184,8 @@ const rows: [string, string, string, string][] = [
   ['hash phase', s('upwire-off-hash'), `md5sum ${s('md5sum')}`, x('upwire-off-hash', 'md5sum')],
   ['transfer phase, FSYNC=off', s('upwire-off-transfer'), `bare socket.io ${s('bare')}`, x('upwire-off-transfer', 'bare')],
   ['transfer phase, FSYNC=on', s('upwire-on-transfer'), `bare socket.io ${s('bare')}`, x('upwire-on-transfer', 'bare')],
+  [`end to end ${SIZE} MiB with a watcher that never reads`, s('stalled-watcher'), `no watcher ${s('upwire-off')}`, x('stalled-watcher', 'upwire-off')],
+  [`other connections during a ${SIZE} MiB upload: status round trip`, `p50 ${med('probe-p50').toFixed(1)} ms, p99 ${med('probe-p99').toFixed(1)} ms`, `max ${med('probe-max').toFixed(1)} ms`, ''],
   [`instant re-upload ${SIZE} MiB (CLI wall)`, s('instant'), `md5sum ${s('md5sum')}`, x('instant', 'md5sum')],
   ['instant re-upload (in process)', s('instant-inproc'), `md5sum ${s('md5sum')}`, x('instant-inproc', 'md5sum')],
   [`${SMALL} files of 16 KiB, FSYNC=off`, `${med('small-upwire-off').toFixed(0)} files/s`, `tus ${med('small-tus').toFixed(0)} files/s`, x('small-upwire-off', 'small-tus')],
