@@ -91,6 +91,16 @@ export class Connection {
     }
   }
 
+  /**
+   * Drops the socket and opens a new one. After a request timed out the connection may be
+   * half-open (the peer gone without a FIN), which socket.io would notice only at its ping timeout.
+   */
+  reconnect(): void {
+    if (this.#fatal) return;
+    this.socket.disconnect();
+    this.socket.connect();
+  }
+
   close(): void {
     this.#rejectPending(new UpwireError('E_ABORTED'));
     this.socket.disconnect();

@@ -183,6 +183,7 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
         if (!error.retryable || error.code === 'E_UNREACHABLE') throw error;
         if (this.#chunksSent > sentBefore) failures = 0; // progress was made: the link works
         if (++failures > this.#options.retries) throw error;
+        if (error.code === 'E_TIMEOUT') connection.reconnect();
         const delayMs = Math.min(10_000, 250 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
         this.#setPhase('retrying');
         this.emit('retry', { attempt: failures, error, delayMs });

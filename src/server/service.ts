@@ -5,6 +5,7 @@ import {
 } from '../protocol/index.js';
 import type { ServerConfig } from './config.js';
 import type { Disk } from './disk.js';
+import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { KeyedLock } from './keyed-lock.js';
 import { UploadSession } from './session.js';
@@ -102,7 +103,9 @@ export class UploadService {
       }
       await session.close();
       this.#sessions.delete(md5);
+      failpoint('before-rename');
       await this.#deps.disk.promote(md5, this.#deps.config.fsync);
+      failpoint('after-rename');
       const file = await this.#finalize(session.meta);
       this.#deps.events.complete(file);
       return { status: 'complete', file };
@@ -178,6 +181,7 @@ export class UploadService {
     const meta: UploadMeta = { md5, size, chunkSize, total: chunkCount(size, chunkSize), name, type, createdAt: now, updatedAt: now };
     // No indices can exist without their meta (deleteUpload clears indices first), so a new upload starts empty.
     await this.#deps.uploads.putUpload(meta);
+    failpoint('after-init-state');
     const session = await UploadSession.open(meta, this.#sessionDeps(), { fresh: true });
     this.#sessions.set(md5, session);
     return session;

@@ -4,6 +4,7 @@ import {
   type ChunkAck, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
 import { readAt, writeAt, type Disk } from './disk.js';
+import { crash, failpoint, reached } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { PrefixHasher } from './prefix-hash.js';
 import type { UploadMeta, UploadStateStore } from './store/types.js';
@@ -146,8 +147,13 @@ export class UploadSession {
   async #write(index: number, data: Uint8Array): Promise<void> {
     if (this.#closed) throw new UpwireError('E_UNKNOWN_UPLOAD', 'the upload was closed');
     const started = performance.now();
+    if (reached('mid-chunk-write')) {
+      await writeAt(this.#file, data.subarray(0, data.length >> 1), index * this.meta.chunkSize);
+      crash();
+    }
     await writeAt(this.#file, data, index * this.meta.chunkSize);
     this.#deps.events.written(data.length, (performance.now() - started) / 1000);
+    failpoint('after-chunk-bytes');
     await this.#commit(index);
     this.#mark(index);
     this.#hasher.add(index, data);
@@ -174,6 +180,7 @@ export class UploadSession {
           if (this.#deps.fsync) await this.#file.datasync();
           this.meta.updatedAt = Date.now();
           await this.#deps.uploads.recordChunks(this.meta, group.map((p) => p.index), this.#deps.fsync);
+          failpoint('after-chunk-index');
           for (const p of group) p.resolve();
         } catch (err) {
           for (const p of group) p.reject(err);

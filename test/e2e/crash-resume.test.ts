@@ -87,6 +87,34 @@ describe('crashes and drops lose nothing that was acknowledged', () => {
     }
   });
 
+  it('a half-open connection (black-holed mid-upload): the client gives up on it, reconnects on a new socket and finishes', async () => {
+    const server = await startTestServer();
+    const proxy = await startProxy(server.url);
+    try {
+      const file = await randomFile(dir.path, 80 * CHUNK);
+      const uploader = await createUploader(file.path, { url: proxy.url, chunkSize: CHUNK, timeoutMs: 1000 });
+      let holed = false;
+      const retries: string[] = [];
+      uploader.on('progress', (p) => {
+        if (!holed && p.bytes > 20 * CHUNK) {
+          holed = true;
+          proxy.blackhole();
+        }
+      });
+      uploader.on('retry', ({ error }) => retries.push(error.code));
+      // Without a new socket every retry would time out again on the dead one and the upload would
+      // fail; socket.io's own ping timeout (45 s) would come after the test's limit.
+      const result = await uploader.start();
+      expect(retries[0]).to.equal('E_TIMEOUT');
+      expect(result.file.md5).to.equal(file.md5);
+      const res = await fetch(`${server.url}/files/${file.md5}`);
+      expect(Buffer.from(await res.arrayBuffer()).equals(file.data)).to.equal(true);
+    } finally {
+      await proxy.close();
+      await server.stop();
+    }
+  });
+
   it('SIGTERM: the server closes cleanly and exits 0, and the next start resumes', async () => {
     const dirs = { uploadDir: join(dir.path, 'uploads'), dbDir: join(dir.path, 'db') };
     const server = await spawnServer(dirs);
@@ -104,6 +132,44 @@ describe('crashes and drops lose nothing that was acknowledged', () => {
       const client = await connect(again.url);
       expect(await ok(client, 'status', { md5 })).to.deep.include({ missing: [[0, 1]], next: 0 });
       client.disconnect();
+    } finally {
+      again.child.kill('SIGTERM');
+      await exited(again.child);
+    }
+  });
+
+  it('SIGTERM during an upload: in-flight writes finish, the server exits 0, nothing acknowledged is lost', async () => {
+    const dirs = { uploadDir: join(dir.path, 'uploads'), dbDir: join(dir.path, 'db') };
+    const file = await randomFile(dir.path, 100 * CHUNK + 1);
+    const server = await spawnServer(dirs, { CHUNK_SIZE: String(CHUNK), FSYNC: 'on' });
+    const socket = await connect(server.url);
+    await ok(socket, 'init', { md5: file.md5, size: file.data.length, name: 'term.bin' });
+    const acked = new Set<number>();
+    let next = 0;
+    const lane = async () => {
+      while (next < 101) {
+        const index = next++;
+        const r = await request(socket, 'chunk', { md5: file.md5, index, total: 101, data: file.data.subarray(index * CHUNK, (index + 1) * CHUNK) }, 5000).catch(() => null);
+        if (r?.ok) acked.add(index);
+        if (!r) return;
+      }
+    };
+    const lanes = Promise.all([lane(), lane(), lane(), lane()]);
+    while (acked.size < 30) await new Promise((r) => setTimeout(r, 1));
+    server.child.kill('SIGTERM');
+    expect(await exited(server.child)).to.deep.equal({ code: 0, signal: null });
+    await lanes;
+    socket.disconnect();
+    const again = await spawnServer(dirs);
+    try {
+      const client = await connect(again.url);
+      const status = await ok(client, 'status', { md5: file.md5 });
+      client.disconnect();
+      if (status.status !== 'partial') throw new Error(status.status);
+      for (const [start, end] of status.missing) for (let i = start; i < end; i++) expect(acked.has(i), `chunk ${i}`).to.equal(false);
+      const { upload } = await import('../../src/client/node.js');
+      await upload(file.path, { url: again.url });
+      expect((await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5))).equals(file.data)).to.equal(true);
     } finally {
       again.child.kill('SIGTERM');
       await exited(again.child);

@@ -11,6 +11,8 @@ export interface Proxy {
   retarget(url: string): void;
   /** Client-to-server bytes forwarded since the last reset. */
   bytesUp: number;
+  /** Open connections stop carrying bytes either way but stay open (half-open); new ones work. */
+  blackhole(): void;
   close(): Promise<void>;
 }
 
@@ -18,6 +20,7 @@ export interface Proxy {
 export async function startProxy(targetUrl: string, bytesPerSecond = 0): Promise<Proxy> {
   let target = new URL(targetUrl);
   const sockets = new Set<Socket>();
+  const silenced = new WeakSet<Socket>();
   let rate = bytesPerSecond;
   const server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
@@ -27,6 +30,7 @@ export async function startProxy(targetUrl: string, bytesPerSecond = 0): Promise
       s.on('error', () => {});
     }
     client.on('data', (data: Buffer) => {
+      if (silenced.has(client)) return;
       proxy.bytesUp += data.length;
       upstream.write(data);
       if (rate > 0) {
@@ -34,7 +38,9 @@ export async function startProxy(targetUrl: string, bytesPerSecond = 0): Promise
         setTimeout(() => client.resume(), (data.length / rate) * 1000);
       }
     });
-    upstream.pipe(client);
+    upstream.on('data', (data: Buffer) => {
+      if (!silenced.has(client)) client.write(data);
+    });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -48,6 +54,7 @@ export async function startProxy(targetUrl: string, bytesPerSecond = 0): Promise
     cut,
     throttle: (r) => (rate = r),
     retarget: (url) => (target = new URL(url)),
+    blackhole: () => sockets.forEach((s) => silenced.add(s)),
     bytesUp: 0,
     close: () => {
       cut();

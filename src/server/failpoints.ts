@@ -1,0 +1,30 @@
+/*
+ * Crash points for fault-injection tests. Inert unless UPWIRE_FAILPOINT names one, optionally with
+ * the hit to crash on (`after-chunk-bytes:5`); then the process kills itself with SIGKILL there,
+ * as a power cut or the OOM killer would, with no chance to clean up.
+ */
+export type Failpoint =
+  | 'after-init-state' // the new upload's state is in LevelDB, the answer not sent
+  | 'mid-chunk-write' // half of a chunk's bytes are in the temp file
+  | 'after-chunk-bytes' // a chunk's bytes are written, its index not recorded
+  | 'after-chunk-index' // the index is recorded, the ack not sent
+  | 'before-rename' // verified, the temp file not yet moved into the store
+  | 'after-rename'; // in the store, the file record not yet written
+
+const [armed, at = '1'] = (process.env.UPWIRE_FAILPOINT ?? '').split(':');
+let hits = 0;
+
+/** True when this hit of `name` is the one to crash on (call crash() there). */
+export function reached(name: Failpoint): boolean {
+  return armed === name && ++hits === Number(at);
+}
+
+export function crash(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: SIGKILL');
+}
+
+/** Crashes here when armed for this point. */
+export function failpoint(name: Failpoint): void {
+  if (armed !== undefined && reached(name)) crash();
+}

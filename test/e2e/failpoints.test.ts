@@ -1,0 +1,93 @@
+import { expect } from 'chai';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { upload } from '../../src/client/node.js';
+import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { connect, exited, request, spawnServer, type RawSocket } from '../support/server.js';
+
+const CHUNK = 64 * 1024;
+const TOTAL = 24;
+
+/** Every file in the store must hash to its own name: nothing unverified is ever there. */
+async function storeIsVerified(uploadDir: string): Promise<string[]> {
+  const stored: string[] = [];
+  for (const shard of await readdir(uploadDir)) {
+    if (shard === '.partial') continue;
+    for (const name of await readdir(join(uploadDir, shard))) {
+      expect(md5Of(await readFile(join(uploadDir, shard, name))), `store file ${name}`).to.equal(name);
+      stored.push(name);
+    }
+  }
+  return stored;
+}
+
+/** Sends every chunk, 4 in flight, then merges; records which chunks were acknowledged. Stops when the server dies. */
+async function driveUpload(socket: RawSocket, md5: string, data: Buffer, acked: Set<number>): Promise<void> {
+  // a request pending when the server dies is rejected ("socket has been disconnected"): that is the point
+  const send: typeof request = (...args) => request(...args).catch(() => ({ ok: false, error: { code: 'E_DISCONNECTED', message: 'gone' } }));
+  const init = await send(socket, 'init', { md5, size: data.length, name: 'crash.bin', chunkSize: CHUNK }, 5000);
+  if (!init.ok) return;
+  let next = 0;
+  const lane = async () => {
+    while (next < TOTAL) {
+      const index = next++;
+      const result = await send(socket, 'chunk', { md5, index, total: TOTAL, data: data.subarray(index * CHUNK, (index + 1) * CHUNK) }, 5000);
+      if (result.ok) acked.add(index);
+    }
+  };
+  await Promise.all([lane(), lane(), lane(), lane()]);
+  await send(socket, 'merge', { md5 }, 5000);
+}
+
+describe('kill -9 at named points: nothing acknowledged is lost, nothing unverified is stored', function () {
+  const points = [
+    ['after-init-state', '1'],
+    ['mid-chunk-write', '7'],
+    ['after-chunk-bytes', '9'],
+    ['after-chunk-index', '5'],
+    ['before-rename', '1'],
+    ['after-rename', '1'],
+  ] as const;
+
+  for (const [point, hit] of points) {
+    it(`${point} (hit ${hit})`, async () => {
+      const dir = await tempDir();
+      const dirs = { uploadDir: join(dir.path, 'uploads'), dbDir: join(dir.path, 'db') };
+      try {
+        const file = await randomFile(dir.path, TOTAL * CHUNK, 'crash.bin');
+        const doomed = await spawnServer(dirs, { UPWIRE_FAILPOINT: `${point}:${hit}`, FSYNC: 'on' });
+        const socket = await connect(doomed.url);
+        const acked = new Set<number>();
+        await Promise.race([driveUpload(socket, file.md5, file.data, acked), exited(doomed.child)]);
+        expect(await exited(doomed.child), 'the server died at the failpoint').to.deep.equal({ code: null, signal: 'SIGKILL' });
+        socket.disconnect();
+
+        const server = await spawnServer(dirs);
+        try {
+          const client = await connect(server.url);
+          const status = await request(client, 'status', { md5: file.md5 });
+          client.disconnect();
+          if (!status.ok) throw new Error(status.error.message);
+          if (status.status === 'partial') {
+            for (const [start, end] of status.missing) {
+              for (let i = start; i < end; i++) expect(acked.has(i), `acknowledged chunk ${i} was lost`).to.equal(false);
+            }
+          } else if (status.status === 'complete') {
+            expect(['before-rename', 'after-rename']).to.include(point); // the merge had verified it
+          }
+          expect((await storeIsVerified(dirs.uploadDir)).every((name) => name === file.md5)).to.equal(true);
+          const result = await upload(file.path, { url: server.url });
+          expect(result.chunksSent).to.be.at.most(TOTAL - acked.size);
+          const stored = await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5));
+          expect(stored.equals(file.data)).to.equal(true);
+          expect(await storeIsVerified(dirs.uploadDir)).to.deep.equal([file.md5]);
+        } finally {
+          server.child.kill('SIGTERM');
+          await exited(server.child);
+        }
+      } finally {
+        await dir.remove();
+      }
+    });
+  }
+});
