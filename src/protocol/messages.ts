@@ -10,7 +10,15 @@ export interface Md5Request { md5: string }
 export interface WatchRequest { md5?: string }
 
 /** A stored, verified file. `url` is relative to the server's base URL. */
-export interface FileInfo { md5: string; size: number; name: string; type: string; url: string }
+export interface FileInfo {
+  md5: string;
+  size: number;
+  name: string;
+  type: string;
+  url: string;
+  /** SHA-256 of the content, recorded at verification (MD5 collisions are public; this is not). */
+  sha256?: string;
+}
 
 export interface CompleteStatus { status: 'complete'; file: FileInfo }
 export interface PartialStatus {

@@ -1,15 +1,19 @@
 import { createHash, type Hash } from 'node:crypto';
 
+/** MD5 checks the upload against what the client claimed; SHA-256 is kept as a collision-resistant record. */
+export interface Digests { md5: string; sha256: string }
+
 /** Chunks kept in memory while they wait for the prefix to reach them; beyond this they are re-read. */
 const MAX_PENDING = 4;
 
 /**
- * MD5 of the upload's contiguous prefix, advanced as chunks are stored, so the merge of an in-order
+ * MD5 and SHA-256 of the upload's contiguous prefix, advanced as chunks are stored, so the merge of an in-order
  * upload needs no second read of the file. A chunk that lands ahead of the prefix is held (a few at
  * most) or, later, read back from the temp file; after a restart the whole file is read once.
  */
 export class PrefixHasher {
-  #hash: Hash = createHash('md5');
+  #md5: Hash = createHash('md5');
+  #sha256: Hash = createHash('sha256');
   #next = 0;
   #pending = new Map<number, Uint8Array>();
   #generation = 0;
@@ -32,17 +36,18 @@ export class PrefixHasher {
     void this.#kick().catch(() => {}); // a failed read is retried by digest(), which reports it
   }
 
-  /** The MD5 of all `total` chunks, reading from disk whatever was not hashed on arrival. */
-  async digest(): Promise<string> {
+  /** The digests of all `total` chunks, reading from disk whatever was not hashed on arrival. */
+  async digest(): Promise<Digests> {
     while (this.#next < this.total && this.isStored(this.#next)) await this.#kick();
     if (this.#next < this.total) throw new Error(`chunk ${this.#next} is not stored`);
-    return this.#hash.copy().digest('hex');
+    return { md5: this.#md5.copy().digest('hex'), sha256: this.#sha256.copy().digest('hex') };
   }
 
   /** Starts over (the bytes behind the prefix are no longer trusted). */
   reset(): void {
     this.#generation++;
-    this.#hash = createHash('md5');
+    this.#md5 = createHash('md5');
+    this.#sha256 = createHash('sha256');
     this.#next = 0;
     this.#pending.clear();
   }
@@ -62,7 +67,8 @@ export class PrefixHasher {
         this.#pending.delete(index);
         data ??= await this.readChunk(index);
         if (generation !== this.#generation) return;
-        this.#hash.update(data);
+        this.#md5.update(data);
+        this.#sha256.update(data);
         this.#next = index + 1;
       }
     } finally {

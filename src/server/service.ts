@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import {
   chunkCount, MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE, UpwireError,
   type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
@@ -94,9 +96,9 @@ export class UploadService {
         throw new UpwireError('E_INCOMPLETE', `${session.meta.total - session.receivedCount} chunks are missing`, { missing });
       }
       const verifyStarted = performance.now();
-      const ok = await session.verify();
-      this.#deps.events.verified((performance.now() - verifyStarted) / 1000, ok);
-      if (!ok) {
+      const sha256 = await session.verify();
+      this.#deps.events.verified((performance.now() - verifyStarted) / 1000, sha256 !== undefined);
+      if (sha256 === undefined) {
         await session.restart();
         this.#deps.events.ended({ md5, reason: 'failed', code: 'E_CHECKSUM' });
         throw new UpwireError('E_CHECKSUM', 'the assembled content does not hash to the md5; nothing was stored and the upload starts over');
@@ -106,7 +108,7 @@ export class UploadService {
       failpoint('before-rename');
       await this.#deps.disk.promote(md5, this.#deps.config.fsync);
       failpoint('after-rename');
-      const file = await this.#finalize(session.meta);
+      const file = await this.#finalize(session.meta, sha256);
       this.#deps.events.complete(file);
       return { status: 'complete', file };
     });
@@ -192,8 +194,8 @@ export class UploadService {
     if (size > free) throw new UpwireError('E_NO_SPACE', `${size} bytes do not fit in the ${free} bytes free on the server`, { free });
   }
 
-  async #finalize(meta: UploadMeta): Promise<FileInfo> {
-    const record: FileRecord = { md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: Date.now() };
+  async #finalize(meta: UploadMeta, sha256?: string): Promise<FileInfo> {
+    const record: FileRecord = { md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: Date.now(), ...(sha256 ? { sha256 } : {}) };
     await this.#deps.files.putFile(record, this.#deps.config.fsync);
     await this.#deps.uploads.deleteUpload(meta.md5);
     return fileInfo(record);
@@ -225,7 +227,8 @@ export class UploadService {
       await uploads.deleteUpload(meta.md5);
       await disk.removeTemp(meta.md5);
     } else if (await disk.exists(disk.storePath(meta.md5))) {
-      await this.#finalize(meta);
+      // verified before the rename; its SHA-256 is computed again here, from the stored file
+      await this.#finalize(meta, await sha256OfFile(disk.storePath(meta.md5)));
     }
   }
 
@@ -234,8 +237,14 @@ export class UploadService {
   }
 }
 
-export function fileInfo({ md5, size, name, type }: FileRecord): FileInfo {
-  return { md5, size, name, type, url: `/files/${md5}` };
+export function fileInfo({ md5, size, name, type, sha256 }: FileRecord): FileInfo {
+  return { md5, size, name, type, url: `/files/${md5}`, ...(sha256 ? { sha256 } : {}) };
+}
+
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const piece of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(piece as Buffer);
+  return hash.digest('hex');
 }
 
 function sizeMismatch(md5: string, size: number): UpwireError {

@@ -204,9 +204,10 @@ export class UploadSession {
     return readAt(this.#file, this.#readBuffer, this.lengthOf(index), index * this.meta.chunkSize);
   }
 
-  /** True when the stored content hashes to the upload's MD5. */
-  async verify(): Promise<boolean> {
-    return (await this.#hasher.digest()) === this.meta.md5;
+  /** The stored content's SHA-256 when it hashes to the upload's MD5; undefined when it does not. */
+  async verify(): Promise<string | undefined> {
+    const { md5, sha256 } = await this.#hasher.digest();
+    return md5 === this.meta.md5 ? sha256 : undefined;
   }
 
   /** After a failed verification: forget every chunk and empty the temp file. */

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { upload } from '../../src/client/node.js';
@@ -81,6 +82,10 @@ describe('kill -9 at named points: nothing acknowledged is lost, nothing unverif
           const stored = await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5));
           expect(stored.equals(file.data)).to.equal(true);
           expect(await storeIsVerified(dirs.uploadDir)).to.deep.equal([file.md5]);
+          // the record carries the content's SHA-256, also when recovery finished the merge
+          const { files } = (await (await fetch(`${server.url}/files`)).json()) as { files: { md5: string; sha256: string }[] };
+          expect(files).to.have.length(1);
+          expect(files[0]!.sha256).to.equal(createHash('sha256').update(file.data).digest('hex'));
         } finally {
           server.child.kill('SIGTERM');
           await exited(server.child);

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createUploader, upload } from '../../src/client/node.js';
@@ -41,7 +42,8 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
     });
     const result = await uploader.start();
     expect(result).to.include({ md5: file.md5, instant: false, chunksSent: 11, bytesSent: file.data.length });
-    expect(result.file).to.deep.equal({ md5: file.md5, size: file.data.length, name: 'file-655483.bin', type: 'application/octet-stream', url: `/files/${file.md5}` });
+    const sha256 = createHash('sha256').update(file.data).digest('hex');
+    expect(result.file).to.deep.equal({ md5: file.md5, size: file.data.length, name: 'file-655483.bin', type: 'application/octet-stream', url: `/files/${file.md5}`, sha256 });
     expect(phases).to.deep.equal(['hashing', 'connecting', 'uploading', 'verifying', 'done']);
     expect(hashed).to.equal(file.data.length);
     expect(lastProgress).to.equal(file.data.length);

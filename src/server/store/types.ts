@@ -17,6 +17,8 @@ export interface FileRecord {
   name: string;
   type: string;
   createdAt: number;
+  /** SHA-256 of the content, computed in the same pass as the MD5 check. */
+  sha256?: string;
 }
 
 /**
