@@ -8,7 +8,8 @@ import { WATCH_USAGE, watchCommand } from './watch-command.js';
 const USAGE = `usage:
   upwire serve [--port N] [--host H] [--upload-dir DIR] [--db-dir DIR] [--chunk-size BYTES]
                [--max-file-size BYTES] [--upload-token T] [--watch-token T] [--partial-ttl 24h]
-               [--fsync on|off] [--log-level info]
+               [--fsync on|off] [--log-level info] [--allowed-origins O,O] [--init-rate N]
+               [--max-uploads-per-connection N] [--idle-timeout 15m]
   ${UPLOAD_USAGE.replace('usage: ', '')}
   ${WATCH_USAGE.replace('usage: ', '')}`;
 

@@ -184,7 +184,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
         if (this.#chunksSent > sentBefore) failures = 0; // progress was made: the link works
         if (++failures > this.#options.retries) throw error;
         if (error.code === 'E_TIMEOUT') connection.reconnect();
-        const delayMs = Math.min(10_000, 250 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
+        const hinted = error.details.retryAfterMs; // E_RATE_LIMIT says how long to wait
+        const delayMs = typeof hinted === 'number' ? hinted : Math.min(10_000, 250 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
         this.#setPhase('retrying');
         this.emit('retry', { attempt: failures, error, delayMs });
         await sleep(delayMs, this.#abort.signal);

@@ -43,6 +43,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       maxHttpBufferSize: MAX_FRAME_BYTES,
       serveClient: false,
       perMessageDeflate: false,
+      allowRequest: (req, callback) => callback(null, originAllowed(req.headers.origin, req.headers.host, config.allowedOrigins)),
     });
     const nsp = io.of(UPLOAD_NAMESPACE);
     const hub = new WatcherHub(nsp);
@@ -62,7 +63,12 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
         log.debug({ conn: socket.id, reason }, 'disconnected');
       });
     });
-    registerHandlers(nsp, service, observeAnswers(log, metrics), (err, event) => log.error({ err, event }, `${event} failed`));
+    registerHandlers(nsp, service, {
+      observe: observeAnswers(log, metrics),
+      logError: (err, event) => log.error({ err, event }, `${event} failed`),
+      limits: config,
+      idleTimeoutMs: config.idleTimeoutMs,
+    });
     await listen(http, config.port, config.host);
     const { port } = http.address() as AddressInfo;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -93,6 +99,21 @@ function listen(http: HttpServer, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * Browsers send an Origin and WebSockets are not subject to CORS, so a page on another site could
+ * open a socket here: with ALLOWED_ORIGINS set, only those origins (and the server's own page) may.
+ * Clients that send no Origin (the CLI, Node scripts) are not browsers and are let through.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: string[] | undefined): boolean {
+  if (allowed === undefined || origin === undefined) return true;
+  if (allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
 }
 
 /** The upload token allows everything; the watch token, when configured, only watching. */

@@ -17,6 +17,13 @@ export interface ServerConfig {
   /** A read-only token: its holders may watch uploads and read /metrics, nothing else. */
   watchToken: string | undefined;
   logLevel: string;
+  /** Browser origins allowed to open the socket (unset: any); clients that send no Origin always may. */
+  allowedOrigins: string[] | undefined;
+  /** Inits a second per connection (and the burst allowed). */
+  initRate: number;
+  maxUploadsPerConnection: number;
+  /** A connection with no request for this long (ms), and not watching, is dropped. */
+  idleTimeoutMs: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -31,6 +38,10 @@ export const DEFAULTS: ServerConfig = {
   fsync: true,
   watchToken: undefined,
   logLevel: 'info',
+  allowedOrigins: undefined,
+  initRate: 1000,
+  maxUploadsPerConnection: 64,
+  idleTimeoutMs: 15 * 60_000,
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -46,6 +57,10 @@ const SETTINGS = {
   fsync: { env: 'FSYNC', flag: 'fsync', parse: parseBoolean },
   watchToken: { env: 'WATCH_TOKEN', flag: 'watch-token', parse: (v: string) => v || undefined },
   logLevel: { env: 'LOG_LEVEL', flag: 'log-level', parse: parseLogLevel },
+  allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: 'allowed-origins', parse: parseOrigins },
+  initRate: { env: 'INIT_RATE', flag: 'init-rate', parse: (v: string) => positiveInteger(v) },
+  maxUploadsPerConnection: { env: 'MAX_UPLOADS_PER_CONNECTION', flag: 'max-uploads-per-connection', parse: (v: string) => positiveInteger(v) },
+  idleTimeoutMs: { env: 'IDLE_TIMEOUT', flag: 'idle-timeout', parse: parseDuration },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {
@@ -110,6 +125,22 @@ export function parseDuration(value: string): number {
   const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]! : NaN;
   if (!Number.isFinite(ms) || ms <= 0) throw new Error('must be a positive duration such as 3600, 90s, 15m, 24h or 7d');
   return Math.round(ms);
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new Error('must be a whole number >= 1');
+  return n;
+}
+
+/** Comma-separated origins such as https://uploads.example.com,http://localhost:5173. */
+function parseOrigins(value: string): string[] | undefined {
+  const origins = value.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    const url = new URL(origin);
+    if (url.origin !== origin) throw new Error(`${origin} is not an origin (scheme://host[:port], no path)`);
+  }
+  return origins.length > 0 ? origins : undefined;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

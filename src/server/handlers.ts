@@ -3,29 +3,44 @@ import {
   parseChunk, parseInit, parseMd5Request, parseWatch, UpwireError,
   type ClientToServerEvents, type RequestName, type Result, type ServerToClientEvents, type WireError,
 } from '../protocol/index.js';
+import { ConnectionLimits, type LimitConfig } from './limits.js';
 import type { UploadService } from './service.js';
 import { ALL_UPLOADS_ROOM, uploadRoom } from './watchers.js';
 
 type UploadSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-type Handler = (payload: unknown, socket: UploadSocket) => Promise<object>;
+interface Context { socket: UploadSocket; limits: ConnectionLimits }
+type Handler = (payload: unknown, context: Context) => Promise<object>;
 
 /** One small handler per protocol operation: validate, then call the service. */
 function handlers(service: UploadService): Record<RequestName, Handler> {
   return {
-    init: (payload) => service.init(parseInit(payload)),
-    chunk: (payload, socket) => service.chunk(parseChunk(payload), socket.id),
-    merge: (payload) => service.merge(parseMd5Request(payload).md5),
+    init: async (payload, { limits }) => {
+      const request = parseInit(payload);
+      limits.checkInit(request.md5);
+      const answer = await service.init(request);
+      if (answer.status === 'partial') limits.opened(request.md5);
+      return answer;
+    },
+    chunk: (payload, { socket }) => service.chunk(parseChunk(payload), socket.id),
+    merge: async (payload, { limits }) => {
+      const { md5 } = parseMd5Request(payload);
+      const answer = await service.merge(md5);
+      limits.closed(md5);
+      return answer;
+    },
     status: (payload) => service.status(parseMd5Request(payload).md5),
-    abort: async (payload) => {
-      await service.abort(parseMd5Request(payload).md5);
+    abort: async (payload, { limits }) => {
+      const { md5 } = parseMd5Request(payload);
+      await service.abort(md5);
+      limits.closed(md5);
       return {};
     },
-    watch: async (payload, socket) => {
+    watch: async (payload, { socket }) => {
       const { md5 } = parseWatch(payload);
       await socket.join(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));
       return { uploads: service.snapshot(md5) };
     },
-    unwatch: async (payload, socket) => {
+    unwatch: async (payload, { socket }) => {
       const { md5 } = parseWatch(payload);
       await socket.leave(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));
       return {};
@@ -49,17 +64,20 @@ export type AnswerObserver = (event: RequestName, socket: UploadSocket, request:
 export function registerHandlers(
   nsp: Namespace<ClientToServerEvents, ServerToClientEvents>,
   service: UploadService,
-  observe: AnswerObserver,
-  logError: ErrorLogger,
+  options: { observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number },
 ): void {
   const table = handlers(service);
+  const { observe, logError } = options;
   nsp.on('connection', (socket) => {
     const role = (socket.data as { role?: Role }).role ?? 'upload';
+    const context: Context = { socket, limits: new ConnectionLimits(options.limits) };
+    const idle = dropWhenIdle(socket, options.idleTimeoutMs);
     for (const [event, handle] of Object.entries(table) as [RequestName, Handler][]) {
       // socket.io's typed `on` cannot be indexed by a union of event names; the args are validated below.
       (socket.on as (ev: string, listener: (...args: unknown[]) => void) => void)(event, (...args) => {
         const ack = args.at(-1);
         if (typeof ack !== 'function') return;
+        idle.refresh();
         const payload = args.length === 2 ? args[0] : undefined;
         const answer = (result: Result<object>) => {
           (ack as (result: Result<object>) => void)(result);
@@ -69,7 +87,7 @@ export function registerHandlers(
           .then(() => {
             if (args.length > 2) throw new UpwireError('E_BAD_REQUEST', 'a request carries one payload and an ack');
             if (role === 'watch' && !WATCHER_EVENTS.has(event)) throw new UpwireError('E_UNAUTHORIZED', 'the watch token may only watch');
-            return handle(payload, socket);
+            return handle(payload, context);
           })
           .then(
             (value) => answer({ ok: true, ...value }),
@@ -78,6 +96,20 @@ export function registerHandlers(
       });
     }
   });
+}
+
+/**
+ * Disconnects a socket that sent no request for `ms`, unless it is watching (watchers are quiet by
+ * nature). Dead peers are found sooner by socket.io's pings; this frees sockets that stay open idle.
+ */
+function dropWhenIdle(socket: UploadSocket, ms: number): { refresh(): void } {
+  let last = Date.now();
+  const timer = setInterval(() => {
+    const watching = [...socket.rooms].some((room) => room.startsWith('watch:'));
+    if (!watching && Date.now() - last >= ms) socket.disconnect(true);
+  }, Math.min(ms, 60_000)).unref();
+  socket.once('disconnect', () => clearInterval(timer));
+  return { refresh: () => (last = Date.now()) };
 }
 
 export function toWireError(err: unknown, event: string, logError: ErrorLogger): WireError {

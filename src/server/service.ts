@@ -189,9 +189,14 @@ export class UploadService {
     return session;
   }
 
+  /** The new upload must fit in the free space left once the open uploads have their remaining bytes. */
   async #checkSpace(size: number): Promise<void> {
     const free = await this.#deps.disk.freeBytes();
-    if (size > free) throw new UpwireError('E_NO_SPACE', `${size} bytes do not fit in the ${free} bytes free on the server`, { free });
+    let reserved = 0;
+    for (const session of this.#sessions.values()) reserved += session.meta.size - session.receivedBytes;
+    if (size > free - reserved) {
+      throw new UpwireError('E_NO_SPACE', `${size} bytes do not fit in the ${free} bytes free on the server (${reserved} promised to uploads in progress)`, { free, reserved });
+    }
   }
 
   async #finalize(meta: UploadMeta, sha256?: string): Promise<FileInfo> {
