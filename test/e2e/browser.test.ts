@@ -7,7 +7,8 @@ import { countOf } from '../../src/protocol/index.js';
 import { ARTIFACTS, launchChromium } from '../support/browser.js';
 import { md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
 import { startProxy, type Proxy } from '../support/proxy.js';
-import { connect, exited, ok, spawnServer, startTestServer, type TestServer } from '../support/server.js';
+import { statusOf } from '../support/chunks.js';
+import { exited, spawnServer, startTestServer, type TestServer } from '../support/server.js';
 
 const CHUNK = 64 * 1024;
 
@@ -75,9 +76,7 @@ describe('the upload page in real Chromium', function () {
       await page.screenshot({ path: join(ARTIFACTS, 'page-mid-upload.png'), fullPage: true });
       await page.reload();
       await sleep(300); // let chunks already in the server's hands land
-      const socket = await connect(server.url);
-      const status = await ok(socket, 'status', { md5: file.md5 });
-      socket.disconnect();
+      const status = await statusOf(server.url, file.md5);
       if (status.status !== 'partial') throw new Error(`expected a partial upload, got ${status.status}`);
       const missing = countOf(status.missing);
       expect(missing).to.be.within(1, 33);
@@ -109,9 +108,7 @@ describe('the upload page in real Chromium', function () {
       expect(await page.locator('li.upload .message').textContent()).to.match(/connection lost.*retrying/i);
 
       second = await spawnServer(dirs);
-      const socket = await connect(second.url);
-      const status = await ok(socket, 'status', { md5: file.md5 });
-      socket.disconnect();
+      const status = await statusOf(second.url, file.md5);
       if (status.status !== 'partial') throw new Error(`expected a partial upload, got ${status.status}`);
       const missing = countOf(status.missing);
       expect(missing).to.be.within(1, 33);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createUploader } from '../../src/client/node.js';
 import { countOf } from '../../src/protocol/index.js';
 import { randomFile, tempDir } from '../support/fixtures.js';
+import { expectAckedKept, sendChunks, statusOf } from '../support/chunks.js';
 import { startProxy } from '../support/proxy.js';
 import { connect, exited, ok, request, spawnServer, startTestServer } from '../support/server.js';
 
@@ -37,14 +38,9 @@ describe('crashes and drops lose nothing that was acknowledged', () => {
 
     const second = await spawnServer(dirs);
     try {
-      const client = await connect(second.url);
-      const status = await ok(client, 'status', { md5: file.md5 });
-      expect(status.status).to.equal('partial');
-      if (status.status !== 'partial') return;
-      for (const [start, end] of status.missing) {
-        for (let i = start; i < end; i++) expect(acked.has(i), `acknowledged chunk ${i} was lost`).to.equal(false);
-      }
-      client.disconnect();
+      const status = await statusOf(second.url, file.md5);
+      if (status.status !== 'partial') throw new Error(`expected a partial upload, got ${status.status}`);
+      expectAckedKept(status.missing, acked);
       const uploader = await createUploader(file.path, { url: second.url });
       const result = await uploader.start();
       expect(result.chunksSent).to.equal(countOf(status.missing));
@@ -145,16 +141,7 @@ describe('crashes and drops lose nothing that was acknowledged', () => {
     const socket = await connect(server.url);
     await ok(socket, 'init', { md5: file.md5, size: file.data.length, name: 'term.bin' });
     const acked = new Set<number>();
-    let next = 0;
-    const lane = async () => {
-      while (next < 101) {
-        const index = next++;
-        const r = await request(socket, 'chunk', { md5: file.md5, index, total: 101, data: file.data.subarray(index * CHUNK, (index + 1) * CHUNK) }, 5000).catch(() => null);
-        if (r?.ok) acked.add(index);
-        if (!r) return;
-      }
-    };
-    const lanes = Promise.all([lane(), lane(), lane(), lane()]);
+    const lanes = sendChunks(socket, file.md5, file.data, CHUNK, acked);
     while (acked.size < 30) await new Promise((r) => setTimeout(r, 1));
     server.child.kill('SIGTERM');
     expect(await exited(server.child)).to.deep.equal({ code: 0, signal: null });
@@ -162,11 +149,9 @@ describe('crashes and drops lose nothing that was acknowledged', () => {
     socket.disconnect();
     const again = await spawnServer(dirs);
     try {
-      const client = await connect(again.url);
-      const status = await ok(client, 'status', { md5: file.md5 });
-      client.disconnect();
+      const status = await statusOf(again.url, file.md5);
       if (status.status !== 'partial') throw new Error(status.status);
-      for (const [start, end] of status.missing) for (let i = start; i < end; i++) expect(acked.has(i), `chunk ${i}`).to.equal(false);
+      expectAckedKept(status.missing, acked);
       const { upload } = await import('../../src/client/node.js');
       await upload(file.path, { url: again.url });
       expect((await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5))).equals(file.data)).to.equal(true);

@@ -4,6 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { upload } from '../../src/client/node.js';
 import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { expectAckedKept, sendChunks, statusOf } from '../support/chunks.js';
 import { connect, exited, request, spawnServer, type RawSocket } from '../support/server.js';
 
 const CHUNK = 64 * 1024;
@@ -22,22 +23,13 @@ async function storeIsVerified(uploadDir: string): Promise<string[]> {
   return stored;
 }
 
-/** Sends every chunk, 4 in flight, then merges; records which chunks were acknowledged. Stops when the server dies. */
+/** Init, every chunk (4 in flight), merge; records which chunks were acknowledged. Stops when the server dies. */
 async function driveUpload(socket: RawSocket, md5: string, data: Buffer, acked: Set<number>): Promise<void> {
   // a request pending when the server dies is rejected ("socket has been disconnected"): that is the point
-  const send: typeof request = (...args) => request(...args).catch(() => ({ ok: false, error: { code: 'E_DISCONNECTED', message: 'gone' } }));
-  const init = await send(socket, 'init', { md5, size: data.length, name: 'crash.bin', chunkSize: CHUNK }, 5000);
-  if (!init.ok) return;
-  let next = 0;
-  const lane = async () => {
-    while (next < TOTAL) {
-      const index = next++;
-      const result = await send(socket, 'chunk', { md5, index, total: TOTAL, data: data.subarray(index * CHUNK, (index + 1) * CHUNK) }, 5000);
-      if (result.ok) acked.add(index);
-    }
-  };
-  await Promise.all([lane(), lane(), lane(), lane()]);
-  await send(socket, 'merge', { md5 }, 5000);
+  const init = await request(socket, 'init', { md5, size: data.length, name: 'crash.bin', chunkSize: CHUNK }, 5000).catch(() => undefined);
+  if (!init?.ok) return;
+  await sendChunks(socket, md5, data, CHUNK, acked);
+  await request(socket, 'merge', { md5 }, 5000).catch(() => undefined);
 }
 
 describe('kill -9 at named points: nothing acknowledged is lost, nothing unverified is stored', function () {
@@ -65,14 +57,9 @@ describe('kill -9 at named points: nothing acknowledged is lost, nothing unverif
 
         const server = await spawnServer(dirs);
         try {
-          const client = await connect(server.url);
-          const status = await request(client, 'status', { md5: file.md5 });
-          client.disconnect();
-          if (!status.ok) throw new Error(status.error.message);
+          const status = await statusOf(server.url, file.md5);
           if (status.status === 'partial') {
-            for (const [start, end] of status.missing) {
-              for (let i = start; i < end; i++) expect(acked.has(i), `acknowledged chunk ${i} was lost`).to.equal(false);
-            }
+            expectAckedKept(status.missing, acked);
           } else if (status.status === 'complete') {
             expect(['before-rename', 'after-rename']).to.include(point); // the merge had verified it
           }
