@@ -1,6 +1,5 @@
 /** socket.io namespace that carries the whole upload protocol. */
 export const UPLOAD_NAMESPACE = '/upload';
-export const PROTOCOL_VERSION = 1;
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

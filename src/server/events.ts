@@ -26,4 +26,3 @@ export function fanOut(...listeners: Partial<UploadEvents>[]): UploadEvents {
   };
 }
 
-export const NO_EVENTS: UploadEvents = fanOut();

@@ -26,10 +26,6 @@ export class PrefixHasher {
     private readonly readChunk: (index: number) => Promise<Uint8Array>,
   ) {}
 
-  get hashedChunks(): number {
-    return this.#next;
-  }
-
   /** Feeds a chunk that is now stored; in the in-order case it is hashed at once, from memory. */
   add(index: number, data: Uint8Array): void {
     if (index >= this.#next && (index === this.#next || this.#pending.size < MAX_PENDING)) this.#pending.set(index, data);
