@@ -31,6 +31,16 @@ export class Disk {
     return open(this.tempPath(md5), constants.O_RDWR | constants.O_CREAT, 0o600);
   }
 
+  /** Bytes in the temp file now, or -1 when it is gone. */
+  async sizeOfTemp(md5: string): Promise<number> {
+    try {
+      return (await stat(this.tempPath(md5))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return -1;
+      throw err;
+    }
+  }
+
   async removeTemp(md5: string): Promise<void> {
     await rm(this.tempPath(md5), { force: true });
   }

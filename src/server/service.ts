@@ -99,7 +99,7 @@ export class UploadService {
       const sha256 = await session.verify();
       this.#deps.events.verified((performance.now() - verifyStarted) / 1000, sha256 !== undefined);
       if (sha256 === undefined) {
-        await session.restart();
+        await this.#startOver(session);
         this.#deps.events.ended({ md5, reason: 'failed', code: 'E_CHECKSUM' });
         throw new UpwireError('E_CHECKSUM', 'the assembled content does not hash to the md5; nothing was stored and the upload starts over');
       }
@@ -214,6 +214,17 @@ export class UploadService {
     await this.#deps.uploads.deleteUpload(md5);
     await this.#deps.disk.removeTemp(md5);
     return known;
+  }
+
+  /**
+   * After a failed verification: the upload stays, with no chunk. Indices go first (bytes without
+   * an index are harmless, an index without its bytes is not), then the temp file, which the next
+   * request opens afresh (the old one may have been deleted behind our back).
+   */
+  async #startOver(session: UploadSession): Promise<void> {
+    await this.#unload(session);
+    await this.#deps.uploads.clearChunks(session.md5);
+    await this.#deps.disk.removeTemp(session.md5);
   }
 
   async #unload(session: UploadSession): Promise<void> {

@@ -204,22 +204,15 @@ export class UploadSession {
     return readAt(this.#file, this.#readBuffer, this.lengthOf(index), index * this.meta.chunkSize);
   }
 
-  /** The stored content's SHA-256 when it hashes to the upload's MD5; undefined when it does not. */
+  /**
+   * The stored content's SHA-256 when it hashes to the upload's MD5 and the temp file still holds
+   * all of it; undefined otherwise. The hashes are of the bytes as received (no second read), so a
+   * file truncated or removed behind our back is caught by its size here.
+   */
   async verify(): Promise<string | undefined> {
     const { md5, sha256 } = await this.#hasher.digest();
-    return md5 === this.meta.md5 ? sha256 : undefined;
-  }
-
-  /** After a failed verification: forget every chunk and empty the temp file. */
-  async restart(): Promise<void> {
-    await this.settled();
-    await this.#deps.uploads.clearChunks(this.md5);
-    await this.#file.truncate(0);
-    this.#stored.fill(0);
-    this.receivedCount = 0;
-    this.receivedBytes = 0;
-    this.#lowestMissing = 0;
-    this.#hasher.reset();
+    const onDisk = await this.#deps.disk.sizeOfTemp(this.md5);
+    return md5 === this.meta.md5 && onDisk === this.meta.size ? sha256 : undefined;
   }
 
   /** Resolves once no write is in flight. */
