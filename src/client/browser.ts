@@ -16,6 +16,11 @@ export class BlobFileSource implements FileSource {
     this.type = blob.type || 'application/octet-stream';
   }
 
+  /** A File is a snapshot: when the file changes on disk its reads fail (E_FILE) rather than differ. */
+  async unchanged(): Promise<boolean> {
+    return true;
+  }
+
   async read(offset: number, length: number): Promise<Uint8Array> {
     try {
       return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());

@@ -14,6 +14,8 @@ export interface FileSource {
   readonly type: string;
   /** Reads `length` bytes at `offset`, into `into` when given (a reused buffer). */
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  /** True when the bytes cannot have changed since the source was opened (size and mtime as then). */
+  unchanged?(): Promise<boolean>;
   close?(): Promise<void>;
 }
 
@@ -64,6 +66,8 @@ export interface UploaderEvents {
 }
 
 export const DEFAULT_CONCURRENCY = 4;
+/** Fresh starts after E_CHECKSUM when our own file is unchanged (another client sent bad bytes). */
+const CHECKSUM_RETRIES = 2;
 export const DEFAULT_RETRIES = 5;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -173,6 +177,7 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
 
   async #uploadWithRetries(connection: Connection, md5: string): Promise<UploadResult> {
     let failures = 0;
+    let checksumRetries = 0;
     while (true) {
       const sentBefore = this.#chunksSent;
       try {
@@ -180,6 +185,13 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
       } catch (err) {
         const error = toUpwireError(err);
         if (this.#abort.signal.aborted) throw new UpwireError('E_ABORTED');
+        // The server threw the bad content away and started over. Not a blind retry: only when our
+        // file provably did not change, so the bad bytes came from elsewhere (another client).
+        if (error.code === 'E_CHECKSUM' && checksumRetries < CHECKSUM_RETRIES && (await this.source.unchanged?.()) === true) {
+          checksumRetries++;
+          this.emit('retry', { attempt: checksumRetries, error, delayMs: 0 });
+          continue;
+        }
         if (!error.retryable || error.code === 'E_UNREACHABLE') throw error;
         if (this.#chunksSent > sentBefore) failures = 0; // progress was made: the link works
         if (++failures > this.#options.retries) throw error;

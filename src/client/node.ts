@@ -14,9 +14,11 @@ export class NodeFileSource implements FileSource {
   readonly size: number;
   readonly type: string;
   readonly #file: FileHandle;
+  readonly #mtimeMs: number;
 
-  private constructor(file: FileHandle, name: string, size: number, type: string) {
+  private constructor(file: FileHandle, name: string, size: number, type: string, mtimeMs: number) {
     this.#file = file;
+    this.#mtimeMs = mtimeMs;
     this.name = name;
     this.size = size;
     this.type = type;
@@ -34,7 +36,7 @@ export class NodeFileSource implements FileSource {
       await file.close();
       throw new UpwireError('E_FILE', `${path} is not a regular file`);
     }
-    return new NodeFileSource(file, options.name ?? basename(path), stats.size, options.type ?? 'application/octet-stream');
+    return new NodeFileSource(file, options.name ?? basename(path), stats.size, options.type ?? 'application/octet-stream', stats.mtimeMs);
   }
 
   async read(offset: number, length: number, into = new Uint8Array(length)): Promise<Uint8Array> {
@@ -49,6 +51,11 @@ export class NodeFileSource implements FileSource {
       throw new UpwireError('E_FILE', `cannot read ${this.name}: ${(err as Error).message}`, {}, { cause: err });
     }
     return into.subarray(0, length);
+  }
+
+  async unchanged(): Promise<boolean> {
+    const stats = await this.#file.stat();
+    return stats.size === this.size && stats.mtimeMs === this.#mtimeMs;
   }
 
   close(): Promise<void> {

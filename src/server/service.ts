@@ -10,7 +10,7 @@ import type { Disk } from './disk.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { KeyedLock } from './keyed-lock.js';
-import { UploadSession } from './session.js';
+import { SessionClosed, UploadSession } from './session.js';
 import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
@@ -73,16 +73,24 @@ export class UploadService {
 
   /** Stores one chunk sent by connection `client`. */
   async chunk({ md5, index, total, data }: ParsedChunk, client = 'local'): Promise<ChunkAck> {
-    const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
-    if (!session) {
-      // A late chunk for a file that is complete now (another client finished it) is harmless.
-      if (await this.#deps.files.getFile(md5)) return { index, next: null, received: total, total };
-      throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}; send init first`);
+    // A session closed under the write (started over, unloaded) is opened again once.
+    for (let attempt = 0; ; attempt++) {
+      const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
+      if (!session) {
+        // A late chunk for a file that is complete now (another client finished it) is harmless.
+        if (await this.#deps.files.getFile(md5)) return { index, next: null, received: total, total };
+        throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}; send init first`);
+      }
+      session.check(index, total, data.length);
+      try {
+        await session.store(index, data, client);
+      } catch (err) {
+        if (err instanceof SessionClosed && attempt === 0) continue;
+        throw err;
+      }
+      this.#deps.events.progress(session.snapshot());
+      return session.ack(index);
     }
-    session.check(index, total, data.length);
-    await session.store(index, data, client);
-    this.#deps.events.progress(session.snapshot());
-    return session.ack(index);
   }
 
   async merge(md5: string): Promise<CompleteStatus> {

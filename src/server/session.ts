@@ -11,6 +11,13 @@ import type { UploadMeta, UploadStateStore } from './store/types.js';
 
 interface Pending { index: number; resolve: () => void; reject: (err: unknown) => void }
 
+/** Thrown by a session closed under a write (merged, aborted, started over, unloaded). */
+export class SessionClosed extends UpwireError {
+  constructor() {
+    super('E_UNKNOWN_UPLOAD', 'the upload was closed');
+  }
+}
+
 /** A connection that sent a chunk this recently counts among an upload's clients. */
 const RECENT_MS = 5000;
 
@@ -145,7 +152,7 @@ export class UploadSession {
   }
 
   async #write(index: number, data: Uint8Array): Promise<void> {
-    if (this.#closed) throw new UpwireError('E_UNKNOWN_UPLOAD', 'the upload was closed');
+    if (this.#closed) throw new SessionClosed();
     const started = performance.now();
     if (reached('mid-chunk-write')) {
       await writeAt(this.#file, data.subarray(0, data.length >> 1), index * this.meta.chunkSize);
