@@ -84,6 +84,24 @@ describe('access and abuse limits', () => {
     }
   });
 
+  it('drops a sender too slow to finish one request within IDLE_TIMEOUT (a trickled frame)', async () => {
+    const server = await startTestServer({ idleTimeoutMs: 400 });
+    try {
+      const slow = await connect(server.url);
+      const tcp = (slow.io.engine.transport as unknown as { ws: { _socket: import('node:net').Socket } }).ws._socket;
+      // a masked binary WebSocket frame announcing 1 MiB, then a byte every 100 ms: never complete
+      const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]);
+      tcp.write(header);
+      const trickle = setInterval(() => tcp.writable && tcp.write(Buffer.from([0x42])), 100);
+      const closed = new Promise<void>((resolve) => tcp.once('close', () => resolve()));
+      await closed;
+      clearInterval(trickle);
+      expect((await fetch(`${server.url}/healthz`)).status).to.equal(200);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('refuses a new upload that does not fit beside the bytes promised to uploads in progress', async () => {
     const server = await startTestServer();
     try {
