@@ -9,7 +9,7 @@ const USAGE = `usage:
   upwire serve [--port N] [--host H] [--upload-dir DIR] [--db-dir DIR] [--chunk-size BYTES]
                [--max-file-size BYTES] [--upload-token T] [--watch-token T] [--partial-ttl 24h]
                [--fsync on|off] [--log-level info] [--allowed-origins O,O] [--init-rate N]
-               [--max-uploads-per-connection N] [--idle-timeout 15m]
+               [--max-uploads-per-connection N] [--idle-timeout 15m] [--verify received|disk]
   ${UPLOAD_USAGE.replace('usage: ', '')}
   ${WATCH_USAGE.replace('usage: ', '')}`;
 

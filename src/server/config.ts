@@ -24,6 +24,8 @@ export interface ServerConfig {
   maxUploadsPerConnection: number;
   /** A connection with no request for this long (ms), and not watching, is dropped. */
   idleTimeoutMs: number;
+  /** 'received' hashes chunks as they arrive (no second read); 'disk' re-reads the temp file at merge. */
+  verify: 'received' | 'disk';
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -42,6 +44,7 @@ export const DEFAULTS: ServerConfig = {
   initRate: 1000,
   maxUploadsPerConnection: 64,
   idleTimeoutMs: 15 * 60_000,
+  verify: 'received',
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -61,6 +64,7 @@ const SETTINGS = {
   initRate: { env: 'INIT_RATE', flag: 'init-rate', parse: (v: string) => positiveInteger(v) },
   maxUploadsPerConnection: { env: 'MAX_UPLOADS_PER_CONNECTION', flag: 'max-uploads-per-connection', parse: (v: string) => positiveInteger(v) },
   idleTimeoutMs: { env: 'IDLE_TIMEOUT', flag: 'idle-timeout', parse: parseDuration },
+  verify: { env: 'VERIFY', flag: 'verify', parse: parseVerify },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {
@@ -141,6 +145,11 @@ function parseOrigins(value: string): string[] | undefined {
     if (url.origin !== origin) throw new Error(`${origin} is not an origin (scheme://host[:port], no path)`);
   }
   return origins.length > 0 ? origins : undefined;
+}
+
+function parseVerify(value: string): 'received' | 'disk' {
+  if (value !== 'received' && value !== 'disk') throw new Error('must be received or disk');
+  return value;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

@@ -10,7 +10,7 @@ import type { Disk } from './disk.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { KeyedLock } from './keyed-lock.js';
-import { SessionClosed, UploadSession } from './session.js';
+import { SessionClosed, UploadSession, type SessionDeps } from './session.js';
 import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
@@ -18,7 +18,7 @@ export interface ServiceDeps {
   files: FileIndex;
   disk: Disk;
   events: UploadEvents;
-  config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'fsync'>;
+  config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'fsync' | 'verify'>;
 }
 
 /** An open session idle this long is closed (its state stays in the store) to free its file handle. */
@@ -256,8 +256,9 @@ export class UploadService {
     }
   }
 
-  #sessionDeps() {
-    return { uploads: this.#deps.uploads, disk: this.#deps.disk, fsync: this.#deps.config.fsync, events: this.#deps.events };
+  #sessionDeps(): SessionDeps {
+    const { uploads, disk, events, config } = this.#deps;
+    return { uploads, disk, events, fsync: config.fsync, verify: config.verify };
   }
 }
 

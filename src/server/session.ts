@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import {
   chunkLength, missingRanges, UpwireError,
@@ -6,7 +7,7 @@ import {
 import { readAt, writeAt, type Disk } from './disk.js';
 import { crash, failpoint, reached } from './failpoints.js';
 import type { UploadEvents } from './events.js';
-import { PrefixHasher } from './prefix-hash.js';
+import { PrefixHasher, type Digests } from './prefix-hash.js';
 import type { UploadMeta, UploadStateStore } from './store/types.js';
 
 interface Pending { index: number; resolve: () => void; reject: (err: unknown) => void }
@@ -33,7 +34,14 @@ class RateWindow {
   }
 }
 
-export interface SessionDeps { uploads: UploadStateStore; disk: Disk; fsync: boolean; events: Pick<UploadEvents, 'written'> }
+export interface SessionDeps {
+  uploads: UploadStateStore;
+  disk: Disk;
+  fsync: boolean;
+  events: Pick<UploadEvents, 'written'>;
+  /** 'received': hash chunks as they arrive (no second read). 'disk': hash the temp file at merge. */
+  verify: 'received' | 'disk';
+}
 
 /**
  * One partial upload held open: its temp file, which chunks are stored, and its prefix hash.
@@ -163,7 +171,7 @@ export class UploadSession {
     failpoint('after-chunk-bytes');
     await this.#commit(index);
     this.#mark(index);
-    this.#hasher.add(index, data);
+    if (this.#deps.verify === 'received') this.#hasher.add(index, data);
   }
 
   /**
@@ -217,9 +225,25 @@ export class UploadSession {
    * file truncated or removed behind our back is caught by its size here.
    */
   async verify(): Promise<string | undefined> {
-    const { md5, sha256 } = await this.#hasher.digest();
     const onDisk = await this.#deps.disk.sizeOfTemp(this.md5);
-    return md5 === this.meta.md5 && onDisk === this.meta.size ? sha256 : undefined;
+    if (onDisk !== this.meta.size) return undefined;
+    const { md5, sha256 } = this.#deps.verify === 'disk' ? await this.#digestFromDisk() : await this.#hasher.digest();
+    return md5 === this.meta.md5 ? sha256 : undefined;
+  }
+
+  /** Both digests of the temp file as it is on disk now: one sequential read through a reused buffer. */
+  async #digestFromDisk(): Promise<Digests> {
+    const md5 = createHash('md5');
+    const sha256 = createHash('sha256');
+    const buffer = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(1, this.meta.size)));
+    for (let offset = 0; offset < this.meta.size; ) {
+      const length = Math.min(buffer.length, this.meta.size - offset);
+      const bytes = await readAt(this.#file, buffer, length, offset);
+      md5.update(bytes);
+      sha256.update(bytes);
+      offset += length;
+    }
+    return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
   }
 
   /** Resolves once no write is in flight. */

@@ -51,6 +51,26 @@ describe('files changed behind our back', () => {
     });
   }
 
+  it('bytes corrupted in place on disk: caught with VERIFY=disk, a documented limit with VERIFY=received', async () => {
+    for (const verify of ['disk', 'received'] as const) {
+      await server.stop();
+      server = await startTestServer({ chunkSize: CHUNK, verify });
+      const { socket, md5, temp } = await allChunksSent();
+      const handle = await open(temp, 'r+');
+      await handle.write(Buffer.from('corrupted'), 0, 9, CHUNK + 100); // same size, other bytes
+      await handle.close();
+      const merged = await request(socket, 'merge', { md5 });
+      socket.disconnect();
+      if (verify === 'disk') {
+        expect(merged.ok || merged.error.code).to.equal('E_CHECKSUM');
+        expect((await fetch(`${server.url}/files/${md5}`)).status).to.equal(404);
+      } else {
+        // the MD5 was of the bytes as received: this corruption is not seen (see README, Guarantees)
+        expect(merged.ok).to.equal(true);
+      }
+    }
+  });
+
   it('the source file changing during an upload ends in E_CHECKSUM with nothing stored', async () => {
     const file = await randomFile(dir.path, 40 * CHUNK, 'changing.bin');
     const uploader = await createUploader(file.path, { url: server.url, concurrency: 1 });
