@@ -239,8 +239,12 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
         try {
           const data = await this.source.read(index * chunkSize, length, bufferOf(slot, length));
           await connection.request('chunk', { md5, index, total, data });
+        } catch (err) {
+          // Without an ack the packet may still sit in a write queue: never refill that buffer.
+          slot.buffer = new Uint8Array(0);
+          throw err;
         } finally {
-          window.release(slot); // the ack proves the bytes left: the buffer can be reused
+          window.release(slot); // after an ack the bytes have left: the buffer is reused
         }
         this.#chunksSent++;
         this.#bytesSent += length;
