@@ -7,7 +7,7 @@ import { connect, ok, request, startTestServer, type TestServer } from '../suppo
 
 const CHUNK = 64 * 1024;
 
-/** A 4 MiB tmpfs, so the disk can really be filled; null where this machine cannot mount. */
+/** A 4 MiB tmpfs, so the disk can really be filled; false where this machine cannot mount. */
 function mountSmallDisk(path: string): boolean {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', path], { stdio: 'ignore' });
@@ -20,21 +20,22 @@ function mountSmallDisk(path: string): boolean {
 describe('disk full (ENOSPC) on a real size-limited filesystem (uploads and LevelDB)', function () {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let disk: string;
+  let mounted = false;
   let server: TestServer | undefined;
 
   before(async function () {
     dir = await tempDir();
     disk = join(dir.path, 'disk');
     await mkdir(disk);
-    if (!mountSmallDisk(disk)) {
+    mounted = mountSmallDisk(disk);
+    if (!mounted) {
       console.log('      (skipped: this machine cannot mount a tmpfs; run as root to test ENOSPC)');
-      await dir.remove();
       this.skip();
     }
   });
   after(async () => {
     await server?.stop();
-    execFileSync('umount', [disk]);
+    if (mounted) execFileSync('umount', [disk]);
     await dir.remove();
   });
 
