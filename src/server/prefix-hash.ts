@@ -16,7 +16,6 @@ export class PrefixHasher {
   #sha256: Hash = createHash('sha256');
   #next = 0;
   #pending = new Map<number, Uint8Array>();
-  #generation = 0;
   #running = false;
   #current: Promise<void> = Promise.resolve();
 
@@ -39,15 +38,6 @@ export class PrefixHasher {
     return { md5: this.#md5.copy().digest('hex'), sha256: this.#sha256.copy().digest('hex') };
   }
 
-  /** Starts over (the bytes behind the prefix are no longer trusted). */
-  reset(): void {
-    this.#generation++;
-    this.#md5 = createHash('md5');
-    this.#sha256 = createHash('sha256');
-    this.#next = 0;
-    this.#pending.clear();
-  }
-
   #kick(): Promise<void> {
     if (!this.#running) this.#current = this.#drain();
     return this.#current;
@@ -55,14 +45,12 @@ export class PrefixHasher {
 
   async #drain(): Promise<void> {
     this.#running = true;
-    const generation = this.#generation;
     try {
       while (this.#next < this.total && this.isStored(this.#next)) {
         const index = this.#next;
         let data = this.#pending.get(index);
         this.#pending.delete(index);
         data ??= await this.readChunk(index);
-        if (generation !== this.#generation) return;
         this.#md5.update(data);
         this.#sha256.update(data);
         this.#next = index + 1;
