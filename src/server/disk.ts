@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { constants, type FileHandle, mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
@@ -69,6 +70,27 @@ export class Disk {
   async freeBytes(): Promise<number> {
     const stats = await statfs(this.root);
     return stats.bavail * stats.bsize;
+  }
+}
+
+/** MD5 checks content against what the client claimed; SHA-256 is kept as a collision-resistant record. */
+export interface Digests { md5: string; sha256: string }
+
+/** Both digests of a whole file as it is on disk: one sequential read through one reused buffer. */
+export async function digestsOfFile(path: string): Promise<Digests> {
+  const file = await open(path, 'r');
+  try {
+    const md5 = createHash('md5');
+    const sha256 = createHash('sha256');
+    const buffer = new Uint8Array(4 * 1024 * 1024);
+    for (let read = await file.read(buffer, 0, buffer.length, null); read.bytesRead > 0; read = await file.read(buffer, 0, buffer.length, null)) {
+      const bytes = buffer.subarray(0, read.bytesRead);
+      md5.update(bytes);
+      sha256.update(bytes);
+    }
+    return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+  } finally {
+    await file.close();
   }
 }
 

@@ -1,7 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-
-/** MD5 checks the upload against what the client claimed; SHA-256 is kept as a collision-resistant record. */
-export interface Digests { md5: string; sha256: string }
+import type { Digests } from './disk.js';
 
 /** Chunks kept in memory while they wait for the prefix to reach them; beyond this they are re-read. */
 const MAX_PENDING = 4;

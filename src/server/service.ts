@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import {
   chunkCount, MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE, UpwireError,
   type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
   type ParsedInit, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
 import type { ServerConfig } from './config.js';
-import type { Disk } from './disk.js';
+import { digestsOfFile, type Disk } from './disk.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -252,7 +250,7 @@ export class UploadService {
       await disk.removeTemp(meta.md5);
     } else if (await disk.exists(disk.storePath(meta.md5))) {
       // verified before the rename; its SHA-256 is computed again here, from the stored file
-      await this.#finalize(meta, await sha256OfFile(disk.storePath(meta.md5)));
+      await this.#finalize(meta, (await digestsOfFile(disk.storePath(meta.md5))).sha256);
     }
   }
 
@@ -264,12 +262,6 @@ export class UploadService {
 
 export function fileInfo({ md5, size, name, type, sha256 }: FileRecord): FileInfo {
   return { md5, size, name, type, url: `/files/${md5}`, ...(sha256 ? { sha256 } : {}) };
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const piece of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(piece as Buffer);
-  return hash.digest('hex');
 }
 
 function sizeMismatch(md5: string, size: number): UpwireError {

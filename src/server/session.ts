@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import {
   chunkLength, missingRanges, UpwireError,
   type ChunkAck, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
-import { readAt, writeAt, type Disk } from './disk.js';
+import { digestsOfFile, readAt, writeAt, type Disk } from './disk.js';
 import { crash, failpoint, reached } from './failpoints.js';
 import type { UploadEvents } from './events.js';
-import { PrefixHasher, type Digests } from './prefix-hash.js';
+import { PrefixHasher } from './prefix-hash.js';
 import type { UploadMeta, UploadStateStore } from './store/types.js';
 
 interface Pending { index: number; resolve: () => void; reject: (err: unknown) => void }
@@ -227,23 +226,10 @@ export class UploadSession {
   async verify(): Promise<string | undefined> {
     const onDisk = await this.#deps.disk.sizeOfTemp(this.md5);
     if (onDisk !== this.meta.size) return undefined;
-    const { md5, sha256 } = this.#deps.verify === 'disk' ? await this.#digestFromDisk() : await this.#hasher.digest();
+    const { md5, sha256 } = this.#deps.verify === 'disk'
+      ? await digestsOfFile(this.#deps.disk.tempPath(this.md5))
+      : await this.#hasher.digest();
     return md5 === this.meta.md5 ? sha256 : undefined;
-  }
-
-  /** Both digests of the temp file as it is on disk now: one sequential read through a reused buffer. */
-  async #digestFromDisk(): Promise<Digests> {
-    const md5 = createHash('md5');
-    const sha256 = createHash('sha256');
-    const buffer = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(1, this.meta.size)));
-    for (let offset = 0; offset < this.meta.size; ) {
-      const length = Math.min(buffer.length, this.meta.size - offset);
-      const bytes = await readAt(this.#file, buffer, length, offset);
-      md5.update(bytes);
-      sha256.update(bytes);
-      offset += length;
-    }
-    return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
   }
 
   /** Resolves once no write is in flight. */
