@@ -2,11 +2,11 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { KiB, MAX_CHUNK_SIZE, UPLOAD_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../protocol/index.js';
-import { tokenMatches } from './auth.js';
+import { roleOf, type Role } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { Disk } from './disk.js';
 import { fanOut } from './events.js';
-import { registerHandlers, type Role } from './handlers.js';
+import { registerHandlers } from './handlers.js';
 import { httpHandler } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -114,11 +114,4 @@ export function originAllowed(origin: string | undefined, host: string | undefin
   } catch {
     return false;
   }
-}
-
-/** The upload token allows everything; the watch token, when configured, only watching. */
-function roleOf(token: unknown, config: Pick<ServerConfig, 'uploadToken' | 'watchToken'>): Role | undefined {
-  if (tokenMatches(token, config.uploadToken)) return 'upload';
-  if (config.watchToken !== undefined && tokenMatches(token, config.watchToken)) return 'watch';
-  return undefined;
 }

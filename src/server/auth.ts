@@ -13,3 +13,13 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
   return match?.[1]?.trim();
 }
+
+/** What a caller may do: everything with the upload token, only watch with the watch token. */
+export type Role = 'upload' | 'watch';
+
+/** The role a token gives, or undefined when it gives none (an unset upload token opens everything). */
+export function roleOf(token: unknown, tokens: { uploadToken: string | undefined; watchToken: string | undefined }): Role | undefined {
+  if (tokenMatches(token, tokens.uploadToken)) return 'upload';
+  if (tokens.watchToken !== undefined && tokenMatches(token, tokens.watchToken)) return 'watch';
+  return undefined;
+}

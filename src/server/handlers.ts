@@ -4,6 +4,7 @@ import {
   type ClientToServerEvents, type RequestName, type Result, type ServerToClientEvents, type WireError,
 } from '../protocol/index.js';
 import { ConnectionLimits, type LimitConfig } from './limits.js';
+import type { Role } from './auth.js';
 import type { UploadService } from './service.js';
 import { ALL_UPLOADS_ROOM, uploadRoom } from './watchers.js';
 
@@ -50,8 +51,6 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
 
 export type ErrorLogger = (err: unknown, event: string) => void;
 
-/** What a connection may do: everything with the upload token, only watch with the watch token. */
-export type Role = 'upload' | 'watch';
 const WATCHER_EVENTS: ReadonlySet<string> = new Set(['watch', 'unwatch', 'status']);
 
 /** Told of every answered request: for the log and the metrics. */

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMd5, UpwireError } from '../protocol/index.js';
-import { bearerToken, tokenMatches } from './auth.js';
+import { bearerToken, roleOf } from './auth.js';
 import type { Disk } from './disk.js';
 import type { Metrics } from './metrics.js';
 import { fileInfo } from './service.js';
@@ -29,24 +29,24 @@ export function httpHandler(deps: HttpDeps) {
 }
 
 async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
-  const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const { pathname } = url;
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'E_BAD_REQUEST', 'method not allowed');
   if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
   if (pathname === '/' || pathname === '/index.html') return sendAsset(req, res, 'index.html');
   const asset = /^\/assets\/([\w-]+\.(?:js|css|map))$/.exec(pathname);
   if (asset) return sendAsset(req, res, asset[1]!);
   // Downloads are plain links in the page, which cannot carry a header: ?token= is accepted too.
-  const given = bearerToken(req.headers.authorization) ?? new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined;
+  const role = roleOf(bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined, deps);
   if (pathname === '/metrics') {
-    const allowed = tokenMatches(given, deps.uploadToken) || (deps.watchToken !== undefined && tokenMatches(given, deps.watchToken));
-    if (!allowed) return unauthorized(res);
+    if (!role) return unauthorized(res);
     const text = await deps.metrics.registry.metrics();
     res.writeHead(200, { 'Content-Type': deps.metrics.registry.contentType, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
     return;
   }
   if (pathname !== '/files' && !pathname.startsWith('/files/')) return sendError(res, 404, 'E_NOT_FOUND', 'not found');
-  if (!tokenMatches(given, deps.uploadToken)) return unauthorized(res);
+  if (role !== 'upload') return unauthorized(res);
   if (pathname === '/files') return listFiles(res, deps.files);
   let md5: string;
   try {
