@@ -5,7 +5,7 @@ import { parseBytes } from '../server/config.js';
 import { ProgressView } from './progress-view.js';
 
 export const UPLOAD_USAGE =
-  'usage: upwire upload <files...> --url <server> [--token T] [--concurrency N] [--chunk-size BYTES] [--retries N] [--parallel N]';
+  'usage: upwire upload <files...> --url <server> [--token T] [--max-in-flight BYTES] [--chunk-size BYTES] [--retries N] [--parallel N]';
 
 /**
  * Uploads the files over one connection, `--parallel` at a time (default 1: one progress bar
@@ -18,7 +18,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     options: {
       url: { type: 'string', default: process.env.UPWIRE_URL },
       token: { type: 'string', default: process.env.UPLOAD_TOKEN },
-      concurrency: { type: 'string' },
+      'max-in-flight': { type: 'string' },
       'chunk-size': { type: 'string' },
       retries: { type: 'string' },
       parallel: { type: 'string' },
@@ -30,9 +30,9 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     url: values.url,
     signal: controller.signal,
     ...(values.token ? { token: values.token } : {}),
-    ...(values.concurrency ? { concurrency: wholeNumber(values.concurrency, 'concurrency', 1) } : {}),
+    ...(values['max-in-flight'] ? { maxInFlight: byteCount(values['max-in-flight'], 'max-in-flight') } : {}),
     ...(values.retries ? { retries: wholeNumber(values.retries, 'retries', 0) } : {}),
-    ...(values['chunk-size'] ? { chunkSize: parseBytes(values['chunk-size']) } : {}),
+    ...(values['chunk-size'] ? { chunkSize: byteCount(values['chunk-size'], 'chunk-size') } : {}),
   };
   const parallel = values.parallel ? wholeNumber(values.parallel, 'parallel', 1) : 1;
   const connection = openConnection(options);
@@ -66,7 +66,7 @@ async function uploadOne(path: string, options: NodeUploadOptions, showProgress:
     const seconds = result.hashSeconds + result.transferSeconds;
     view.line(result.instant
       ? `instant ${path}: already on the server (md5 ${result.md5})`
-      : `done   ${path}: ${formatBytes(result.file.size)} in ${seconds.toFixed(1)} s, sent ${result.chunksSent} chunks (md5 ${result.md5})`);
+      : `done   ${path}: ${formatBytes(result.file.size)} in ${seconds.toFixed(1)} s, sent ${formatBytes(result.bytesSent)} in ${result.chunksSent} chunks (md5 ${result.md5})`);
     process.stdout.write(`${JSON.stringify({ path, ...result })}\n`);
     return true;
   } catch (err) {
@@ -78,6 +78,14 @@ async function uploadOne(path: string, options: NodeUploadOptions, showProgress:
 
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+function byteCount(value: string, name: string): number {
+  try {
+    return parseBytes(value);
+  } catch (err) {
+    throw new UsageError(`--${name} ${(err as Error).message}`);
+  }
 }
 
 function wholeNumber(value: string, name: string, min: number): number {

@@ -1,39 +1,65 @@
 import { io, type Socket } from 'socket.io-client';
 import {
   UPLOAD_NAMESPACE, UpwireError,
-  type Answer, type ClientToServerEvents, type RequestName, type RequestOf, type Result, type ServerToClientEvents,
+  type Answer, type ChunkAck, type ChunkRequest, type ClientToServerEvents, type RequestName, type RequestOf, type Result,
+  type ServerToClientEvents,
 } from '../protocol/index.js';
-import { ChunkWindow } from './chunk-window.js';
+import { BufferPool } from './buffer-pool.js';
+import { FlowControl, type Credit, type FlowOptions } from './flow.js';
 
-export interface ConnectionOptions {
+export interface ConnectionOptions extends Partial<FlowOptions> {
   url: string;
   token?: string;
   /** Failed connection attempts in a row before giving up with E_UNREACHABLE. */
   retries: number;
-  /** How long one request may wait for its answer. */
+  /**
+   * How long a request may go unanswered once it is its turn (every request sent before it is
+   * answered), and how long the server may stay silent while requests wait. Not a deadline per
+   * request: on a slow link a request queued behind data is late only once that data has crossed.
+   */
   timeoutMs: number;
-  /** Chunks in flight at once on this connection, across all its uploads. */
-  window: number;
 }
 
 export type UploadClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
+interface Pending {
+  event: RequestName;
+  /** When it became the oldest request waiting (its turn), or when it was sent if it was already. */
+  turnSince: number;
+  fail: (err: UpwireError) => void;
+}
+
 /**
- * The one socket.io connection to /upload, with requests as promises. socket.io-client reconnects
- * with backoff on its own; requests made while disconnected fail at once (E_DISCONNECTED) rather
- * than queue, and a drop fails every request still waiting, so the caller re-synchronises.
+ * The one socket.io connection to /upload, with requests as promises and chunk frames under flow
+ * control (see flow.ts). socket.io-client reconnects with backoff on its own; requests made while
+ * disconnected fail at once (E_DISCONNECTED) rather than queue, and a drop fails every request
+ * still waiting, so the caller re-synchronises. A request that is late, or a server silent while
+ * requests wait (a half-open connection), fails with E_TIMEOUT and the socket is replaced.
  */
 export class Connection {
   readonly socket: UploadClientSocket;
-  readonly window: ChunkWindow;
+  readonly flow: FlowControl;
+  /** Frame buffers, shared by the uploads on this connection like the window is. */
+  readonly buffers = new BufferPool();
+  /** Times the socket connected again after a drop. */
+  reconnects = 0;
   readonly #options: ConnectionOptions;
-  readonly #pending = new Set<(err: UpwireError) => void>();
+  /** Requests waiting for their answer, oldest first (a Map keeps insertion order). */
+  readonly #pending = new Map<number, Pending>();
+  readonly #waitingForConnect = new Set<(err: UpwireError) => void>();
+  #nextId = 0;
+  #lastHeard = 0;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   #failedAttempts = 0;
+  #everConnected = false;
   #fatal: UpwireError | undefined;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
-    this.window = new ChunkWindow(options.window);
+    this.flow = new FlowControl({
+      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+      ...(options.targetDelayMs === undefined ? {} : { targetDelayMs: options.targetDelayMs }),
+    });
     const base = options.url.replace(/\/+$/, '');
     this.socket = io(`${base}${UPLOAD_NAMESPACE}`, {
       auth: options.token === undefined ? {} : { token: options.token },
@@ -42,13 +68,22 @@ export class Connection {
       reconnectionDelayMax: 5000,
       timeout: options.timeoutMs,
     });
-    this.socket.on('connect', () => (this.#failedAttempts = 0));
+    this.socket.on('connect', () => {
+      this.#failedAttempts = 0;
+      if (this.#everConnected) this.reconnects++;
+      this.#everConnected = true;
+      this.flow.reset();
+    });
     this.socket.on('connect_error', (err) => {
       const code = (err as Error & { data?: { code?: unknown } }).data?.code;
       if (code === 'E_UNAUTHORIZED') this.#fail(new UpwireError('E_UNAUTHORIZED', 'the server refused the token'));
       else if (++this.#failedAttempts > options.retries) this.#fail(new UpwireError('E_UNREACHABLE', `cannot reach ${options.url}: ${err.message}`));
     });
-    this.socket.on('disconnect', (reason) => this.#rejectPending(new UpwireError('E_DISCONNECTED', `connection lost (${reason})`)));
+    this.socket.on('disconnect', (reason) => this.#failAll(new UpwireError('E_DISCONNECTED', `connection lost (${reason})`)));
+    // Any packet or heartbeat from the server is a sign of life.
+    const heard = () => (this.#lastHeard = Date.now());
+    this.socket.io.on('packet', heard);
+    this.socket.io.on('ping', heard);
   }
 
   /** Resolves when connected; rejects when the server refuses us or stays unreachable. */
@@ -58,41 +93,27 @@ export class Connection {
     return new Promise((resolve, reject) => {
       const done = (err?: UpwireError) => {
         this.socket.off('connect', onConnect);
-        this.#pending.delete(done);
+        this.#waitingForConnect.delete(done);
         if (err) reject(err);
         else resolve();
       };
       const onConnect = () => done();
       this.socket.on('connect', onConnect);
-      this.#pending.add(done);
+      this.#waitingForConnect.add(done);
     });
   }
 
-  async request<E extends RequestName>(event: E, payload: RequestOf<E>): Promise<Answer<E>> {
-    if (this.#fatal) throw this.#fatal;
-    if (!this.socket.connected) throw new UpwireError('E_DISCONNECTED', 'not connected');
-    let cancel!: (err: UpwireError) => void;
-    const dropped = new Promise<never>((_, reject) => (cancel = reject));
-    this.#pending.add(cancel);
-    try {
-      // The typed emitWithAck cannot take a generic event name; the answer is checked below.
-      const timed = this.socket.timeout(this.#options.timeoutMs);
-      const answer = (timed.emitWithAck as (ev: string, p: unknown) => Promise<Result<Answer<E>>>).call(timed, event, payload);
-      answer.catch(() => {}); // after a drop nobody awaits it; its later timeout must not go unhandled
-      const result = await Promise.race([answer, dropped]);
-      if (result.ok) return result;
-      throw UpwireError.fromWire(result.error);
-    } catch (err) {
-      if (err instanceof UpwireError) throw err;
-      if (!/timed out/i.test((err as Error).message)) throw err;
-      throw new UpwireError('E_TIMEOUT', `${event}: no answer within ${this.#options.timeoutMs} ms`, {}, { cause: err });
-    } finally {
-      this.#pending.delete(cancel);
-    }
+  request<E extends RequestName>(event: E, payload: RequestOf<E>): Promise<Answer<E>> {
+    return this.#send(event, payload, undefined);
+  }
+
+  /** Sends one chunk frame in the room `credit` holds (see FlowControl.acquire); the credit is settled here. */
+  frame(payload: ChunkRequest & { data: Uint8Array }, credit: Credit): Promise<ChunkAck> {
+    return this.#send('chunk', payload, credit);
   }
 
   /**
-   * Drops the socket and opens a new one. After a request timed out the connection may be
+   * Drops the socket and opens a new one. After a request was late the connection may be
    * half-open (the peer gone without a FIN), which socket.io would notice only at its ping timeout.
    */
   reconnect(): void {
@@ -102,18 +123,88 @@ export class Connection {
   }
 
   close(): void {
-    this.#rejectPending(new UpwireError('E_ABORTED'));
+    this.#failAll(new UpwireError('E_ABORTED'));
     this.socket.disconnect();
+  }
+
+  #send<E extends RequestName>(event: E, payload: RequestOf<E>, credit: Credit | undefined): Promise<Answer<E>> {
+    if (this.#fatal || !this.socket.connected) {
+      if (credit) this.flow.cancel(credit);
+      return Promise.reject(this.#fatal ?? new UpwireError('E_DISCONNECTED', 'not connected'));
+    }
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      const now = Date.now();
+      if (this.#pending.size === 0) this.#lastHeard = now;
+      let settled = false;
+      const settle = () => {
+        if (settled) return false;
+        settled = true;
+        const wasOldest = this.#pending.keys().next().value === id;
+        this.#pending.delete(id);
+        if (wasOldest) this.#nextTurn(Date.now());
+        return true;
+      };
+      this.#pending.set(id, {
+        event,
+        turnSince: now,
+        fail: (err) => {
+          if (!settle()) return;
+          if (credit) this.flow.cancel(credit);
+          reject(err);
+        },
+      });
+      if (credit) this.flow.sent(credit, (payload as ChunkRequest & { data: Uint8Array }).data.length);
+      this.#armWatchdog();
+      // The typed emit cannot take a generic event name; the answer's shape is the server's contract.
+      (this.socket.emit as (ev: string, p: unknown, ack: (r: Result<Answer<E>>) => void) => void)(event, payload, (result) => {
+        if (!settle()) return;
+        if (credit) this.flow.answered(credit);
+        if (result?.ok) resolve(result);
+        else reject(UpwireError.fromWire(result?.error));
+      });
+    });
+  }
+
+  /** The oldest request waiting now has its turn: its clock starts. */
+  #nextTurn(now: number): void {
+    const oldest = this.#pending.values().next().value;
+    if (oldest) oldest.turnSince = now;
+  }
+
+  #armWatchdog(): void {
+    if (this.#watchdog) return;
+    const every = Math.max(50, Math.min(1000, this.#options.timeoutMs / 4));
+    this.#watchdog = setInterval(() => this.#check(), every);
+    (this.#watchdog as { unref?: () => void }).unref?.();
+  }
+
+  #check(): void {
+    const oldest = this.#pending.values().next().value;
+    if (!oldest) {
+      clearInterval(this.#watchdog);
+      this.#watchdog = undefined;
+      return;
+    }
+    const now = Date.now();
+    const { timeoutMs } = this.#options;
+    let late: string | undefined;
+    if (now - this.#lastHeard > timeoutMs) late = `no word from the server for ${timeoutMs} ms while requests wait`;
+    else if (now - oldest.turnSince > timeoutMs) late = `${oldest.event}: no answer within ${timeoutMs} ms of its turn`;
+    if (!late) return;
+    this.#failAll(new UpwireError('E_TIMEOUT', late));
+    this.reconnect();
   }
 
   #fail(err: UpwireError): void {
     this.#fatal = err;
     this.socket.disconnect();
-    this.#rejectPending(err);
+    this.#failAll(err);
   }
 
-  #rejectPending(err: UpwireError): void {
-    for (const reject of [...this.#pending]) reject(err);
-    this.#pending.clear();
+  #failAll(err: UpwireError): void {
+    for (const pending of [...this.#pending.values()]) pending.fail(err);
+    for (const reject of [...this.#waitingForConnect]) reject(err);
+    this.#waitingForConnect.clear();
   }
 }

@@ -1,11 +1,12 @@
 import {
   chunkLength, countOf, indicesOf, UpwireError,
-  type FileInfo, type PartialStatus,
+  type ChunkAck, type FileInfo, type PartialStatus,
 } from '../protocol/index.js';
-import { bufferOf } from './chunk-window.js';
 import { Connection } from './connection.js';
 import { TypedEmitter } from './emitter.js';
+import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_TARGET_DELAY_MS } from './flow.js';
 import { RateMeter, type Progress } from './meter.js';
+import { sendChunks } from './send-chunks.js';
 
 /** Random access to the bytes being uploaded (a file on disk, a browser Blob). */
 export interface FileSource {
@@ -28,11 +29,16 @@ export interface UploadOptions {
   token?: string;
   /** Wished chunk size in bytes; the server may clamp it, and a resumed upload keeps its own. */
   chunkSize?: number;
-  /** Chunks in flight at once over the connection (set on openConnection for a shared one). */
-  concurrency?: number;
-  /** Attempts after a transient failure (connection lost, timeout) before giving up. */
+  /**
+   * The most bytes in flight on the connection (sent, not yet answered), whatever the link; the
+   * flow control keeps fewer on a slow link (set on openConnection for a shared one).
+   */
+  maxInFlight?: number;
+  /** How long what is in flight may take to cross at the measured rate (ms): what a new message waits behind. */
+  targetDelayMs?: number;
+  /** Attempts after a transient failure (connection lost, timeout) without progress in between, before giving up. */
   retries?: number;
-  /** How long one request may wait for its answer (ms). */
+  /** How long a request may go unanswered once it is its turn, or the server stay silent while requests wait (ms). */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Skips hashing when the MD5 is already known. */
@@ -46,45 +52,63 @@ export type Phase = 'hashing' | 'connecting' | 'uploading' | 'paused' | 'verifyi
 export interface UploadResult {
   file: FileInfo;
   md5: string;
-  /** True when the server already had the file and no byte was sent. */
+  /** True when the server already had the file and this uploader sent no byte of it. */
   instant: boolean;
-  /** Chunks this uploader sent (a resumed upload sends only the missing ones). */
+  /** Chunks and bytes this uploader handed to the connection, re-sends included (a resumed upload sends only the missing ones). */
   chunksSent: number;
   bytesSent: number;
+  /** Chunks and bytes the server acknowledged as stored from this uploader's frames. */
+  chunksStored: number;
+  bytesStored: number;
   /** Time spent hashing, and from then until the server confirmed the file (connect, init, chunks, merge). */
   hashSeconds: number;
   transferSeconds: number;
 }
 
+/** Upload progress: `bytes` the server has (acknowledged), `sent` what this uploader handed to the connection. */
+export interface UploadProgress extends Progress {
+  /** Bytes this uploader handed to the connection so far, re-sends included. */
+  sent: number;
+  /** Bytes sent and not yet answered, and the flow control's window now. */
+  inFlight: number;
+  window: number;
+}
+
 export interface UploaderEvents {
   phase: (phase: Phase) => void;
   'hash-progress': (progress: Progress) => void;
-  progress: (progress: Progress) => void;
+  progress: (progress: UploadProgress) => void;
   retry: (info: { attempt: number; error: UpwireError; delayMs: number }) => void;
   complete: (result: UploadResult) => void;
   error: (error: UpwireError) => void;
 }
 
-export const DEFAULT_CONCURRENCY = 4;
 /** Fresh starts after E_CHECKSUM when our own file is unchanged (another client sent bad bytes). */
 const CHECKSUM_RETRIES = 2;
+/** Waits in a row on a server that answers E_BUSY or E_RATE_LIMIT, each as long as it asks, before giving up. */
+const MAX_BUSY_WAITS = 60;
 export const DEFAULT_RETRIES = 5;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+export { DEFAULT_MAX_IN_FLIGHT, DEFAULT_TARGET_DELAY_MS };
 
 /**
- * The upload state machine, the same in Node and browsers: hash, init, send the missing chunks
- * with a window of acks in flight (the acks are the backpressure), merge; after a transient failure
- * reconnect, ask the server what is missing and go on. A client error is never retried.
+ * The upload state machine, the same in Node and browsers: hash, init, send the missing chunks as
+ * frames under the connection's flow control (the answers are the backpressure), merge; after a
+ * transient failure reconnect, ask the server what is missing and go on. A client error is never retried.
  */
 export class Uploader extends TypedEmitter<UploaderEvents> {
   readonly source: FileSource;
-  readonly #options: Required<Pick<UploadOptions, 'concurrency' | 'retries' | 'timeoutMs'>> & UploadOptions;
+  readonly #options: Required<Pick<UploadOptions, 'retries' | 'timeoutMs'>> & UploadOptions;
   readonly #hasher: Md5Hasher;
   readonly #abort = new AbortController();
   #phase: Phase | undefined;
   #paused: { promise: Promise<void>; resume: () => void } | undefined;
   #chunksSent = 0;
   #bytesSent = 0;
+  #chunksStored = 0;
+  #bytesStored = 0;
+  /** The fewest chunks the server lacked in any answer: when it falls, a failure was not for nothing. */
+  #fewestMissing = Infinity;
   #hashSeconds = 0;
   #transferStarted = 0;
   #run: Promise<UploadResult> | undefined;
@@ -93,8 +117,7 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     super();
     this.source = source;
     this.#hasher = hasher;
-    this.#options = { concurrency: DEFAULT_CONCURRENCY, retries: DEFAULT_RETRIES, timeoutMs: DEFAULT_TIMEOUT_MS, ...options };
-    if (!Number.isInteger(this.#options.concurrency) || this.#options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+    this.#options = { retries: DEFAULT_RETRIES, timeoutMs: DEFAULT_TIMEOUT_MS, ...options };
     if (!Number.isInteger(this.#options.retries) || this.#options.retries < 0) throw new RangeError('retries must be a non-negative integer');
     options.signal?.addEventListener('abort', () => this.abort(), { once: true });
   }
@@ -177,9 +200,10 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
 
   async #uploadWithRetries(connection: Connection, md5: string): Promise<UploadResult> {
     let failures = 0;
+    let busyWaits = 0;
     let checksumRetries = 0;
     while (true) {
-      const sentBefore = this.#chunksSent;
+      const fewestBefore = this.#fewestMissing;
       try {
         return await this.#attempt(connection, md5);
       } catch (err) {
@@ -193,13 +217,20 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
           continue;
         }
         if (!error.retryable || error.code === 'E_UNREACHABLE') throw error;
-        if (this.#chunksSent > sentBefore) failures = 0; // progress was made: the link works
-        if (++failures > this.#options.retries) throw error;
-        if (error.code === 'E_TIMEOUT') connection.reconnect();
-        const hinted = error.details.retryAfterMs; // E_RATE_LIMIT says how long to wait
-        const delayMs = typeof hinted === 'number' ? hinted : Math.min(10_000, 250 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
+        // Progress is the server holding more of the file than ever before, as it says itself: that
+        // is bounded by the chunk count, so a server that never lets the upload finish cannot keep it looping.
+        if (this.#fewestMissing < fewestBefore) failures = busyWaits = 0;
+        const hinted = error.details.retryAfterMs; // E_BUSY and E_RATE_LIMIT say how long to wait
+        if (typeof hinted === 'number' && Number.isFinite(hinted) && hinted >= 0) {
+          if (++busyWaits > MAX_BUSY_WAITS) throw error;
+        } else if (++failures > this.#options.retries) {
+          throw error;
+        }
+        const delayMs = typeof hinted === 'number' && Number.isFinite(hinted) && hinted >= 0
+          ? Math.min(60_000, hinted) * (1 + Math.random() / 4)
+          : Math.min(10_000, 250 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
         this.#setPhase('retrying');
-        this.emit('retry', { attempt: failures, error, delayMs });
+        this.emit('retry', { attempt: failures + busyWaits, error, delayMs });
         await sleep(delayMs, this.#abort.signal);
       }
     }
@@ -211,55 +242,49 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     const { name, size, type } = this.source;
     const { chunkSize } = this.#options; // no wish: the server's CHUNK_SIZE applies
     const status = await connection.request('init', { md5, size, name, type, ...(chunkSize === undefined ? {} : { chunkSize }) });
-    if (status.status === 'complete') return this.#result(status.file, md5, this.#chunksSent === 0);
+    if (status.status === 'complete') return this.#result(status.file, md5, this.#bytesSent === 0);
+    this.#fewestMissing = Math.min(this.#fewestMissing, countOf(status.missing));
     await this.#sendMissing(connection, status);
     this.#setPhase('verifying');
     const merged = await connection.request('merge', { md5 });
     return this.#result(merged.file, md5, false);
   }
 
-  /** Lanes that each take a place in the connection's window: read the next index into its buffer, send, await the ack. */
+  /** Sends what the server lacks, reporting progress as the server answers each frame. */
   async #sendMissing(connection: Connection, status: PartialStatus): Promise<void> {
-    const { md5, size, chunkSize, total, missing } = status;
+    const { size, chunkSize, missing } = status;
     const missingBytes = [...indicesOf(missing)].reduce((sum, i) => sum + chunkLength(size, chunkSize, i), 0);
     const meter = new RateMeter(size, size - missingBytes);
+    const progress = (bytes: number) => this.emit('progress', {
+      ...meter.add(bytes), sent: this.#bytesSent, inFlight: connection.flow.inFlight, window: connection.flow.window,
+    });
     this.#setPhase(this.#paused ? 'paused' : 'uploading');
-    this.emit('progress', meter.progress());
-    const queue = indicesOf(missing);
-    const { window } = connection;
-    const lanes = Math.min(window.size, countOf(missing));
-    let failed = false; // one lane's failure stops the others before their next chunk
-    const lane = async () => {
-      for (let next = queue.next(); !next.done && !failed; next = queue.next()) {
-        if (this.#paused) await this.#paused.promise;
-        if (this.#abort.signal.aborted) throw new UpwireError('E_ABORTED');
-        const index = next.value;
-        const length = chunkLength(size, chunkSize, index);
-        const slot = await window.acquire();
-        try {
-          const data = await this.source.read(index * chunkSize, length, bufferOf(slot, length));
-          await connection.request('chunk', { md5, index, total, data });
-        } catch (err) {
-          // Without an ack the packet may still sit in a write queue: never refill that buffer.
-          slot.buffer = new Uint8Array(0);
-          throw err;
-        } finally {
-          window.release(slot); // after an ack the bytes have left: the buffer is reused
+    progress(0);
+    await sendChunks(connection, this.source, status, {
+      signal: this.#abort.signal,
+      unpaused: () => this.#paused?.promise,
+      sent: (bytes, lastOfChunk) => {
+        this.#bytesSent += bytes;
+        if (lastOfChunk) this.#chunksSent++;
+      },
+      answered: (ack: ChunkAck, bytes: number) => {
+        if (ack.accepted && ack.stored) {
+          this.#chunksStored++;
+          this.#bytesStored += chunkLength(size, chunkSize, ack.index);
         }
-        this.#chunksSent++;
-        this.#bytesSent += length;
-        this.emit('progress', meter.add(length));
-      }
-    };
-    await Promise.all(Array.from({ length: lanes }, () => lane().catch((err: unknown) => {
-      failed = true;
-      throw err;
-    })));
+        this.#fewestMissing = Math.min(this.#fewestMissing, ack.total - ack.received);
+        progress(ack.accepted ? bytes : 0);
+      },
+    });
   }
 
   #result(file: FileInfo, md5: string, instant: boolean): UploadResult {
     const transferSeconds = (performance.now() - this.#transferStarted) / 1000;
-    return { file, md5, instant, chunksSent: this.#chunksSent, bytesSent: this.#bytesSent, hashSeconds: this.#hashSeconds, transferSeconds };
+    return {
+      file, md5, instant,
+      chunksSent: this.#chunksSent, bytesSent: this.#bytesSent, chunksStored: this.#chunksStored, bytesStored: this.#bytesStored,
+      hashSeconds: this.#hashSeconds, transferSeconds,
+    };
   }
 
   #setPhase(phase: Phase): void {
@@ -270,9 +295,14 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
 }
 
 /** One connection to a server, to share between uploads with the `connection` option. */
-export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'retries' | 'timeoutMs' | 'concurrency'>): Connection {
-  const { url, token, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS, concurrency = DEFAULT_CONCURRENCY } = options;
-  return new Connection({ url, retries, timeoutMs, window: concurrency, ...(token === undefined ? {} : { token }) });
+export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'retries' | 'timeoutMs' | 'maxInFlight' | 'targetDelayMs'>): Connection {
+  const { url, token, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  return new Connection({
+    url, retries, timeoutMs,
+    maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    targetDelayMs: options.targetDelayMs ?? DEFAULT_TARGET_DELAY_MS,
+    ...(token === undefined ? {} : { token }),
+  });
 }
 
 export function toUpwireError(err: unknown): UpwireError {

@@ -47,7 +47,7 @@ export class Watcher extends TypedEmitter<WatcherEvents> {
   /** Connects and subscribes; the first snapshot is in `uploads` when this resolves. */
   static async open(options: WatchOptions): Promise<Watcher> {
     const { url, token, md5, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
-    const connection = new Connection({ url, retries, timeoutMs, window: 1, ...(token === undefined ? {} : { token }) });
+    const connection = new Connection({ url, retries, timeoutMs, ...(token === undefined ? {} : { token }) });
     const watcher = new Watcher(connection, md5);
     try {
       await connection.connected();

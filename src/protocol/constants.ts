@@ -11,6 +11,15 @@ export const MAX_CHUNK_SIZE = 16 * MiB;
 /** Very large files get larger chunks so the index of one upload stays small. */
 export const MAX_CHUNKS = 1_048_576;
 
+/*
+ * A chunk is the unit of resume: its index is recorded once all of its bytes are stored. A frame
+ * is the unit of transport: a chunk travels as one or more frames (`offset` within the chunk), so
+ * that on a slow link no message waits behind megabytes of data. The sender sizes its frames to
+ * the measured link, between these bounds; the server refuses (closes) a larger frame.
+ */
+export const MIN_FRAME_SIZE = 16 * KiB;
+export const MAX_FRAME_SIZE = 1 * MiB;
+
 /** The largest name accepted, in UTF-8 bytes (a common file-system limit). */
 export const MAX_NAME_BYTES = 255;
 export const MAX_TYPE_LENGTH = 255;

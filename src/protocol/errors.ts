@@ -14,6 +14,7 @@ export const ERRORS = {
   E_CHECKSUM: { message: 'content does not hash to the md5; the upload starts over', retryable: false },
   E_NO_SPACE: { message: 'not enough disk space on the server', retryable: true },
   E_RATE_LIMIT: { message: 'too many requests on this connection', retryable: true },
+  E_BUSY: { message: 'the server is saturated; retry after retryAfterMs', retryable: true },
   E_INTERNAL: { message: 'internal server error', retryable: true },
   // Raised by clients, never sent by the server.
   E_UNREACHABLE: { message: 'server unreachable', retryable: true },

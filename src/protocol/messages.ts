@@ -5,7 +5,11 @@ import type { Range } from './ranges.js';
 export type BinaryData = Uint8Array | ArrayBuffer;
 
 export interface InitRequest { md5: string; size: number; name: string; type?: string; chunkSize?: number }
-export interface ChunkRequest { md5: string; index: number; total: number; data: BinaryData }
+/**
+ * One frame of chunk `index`: `data` goes at byte `offset` of the chunk (0 when absent). The frames
+ * of a chunk are sent in order, starting at offset 0, over one connection.
+ */
+export interface ChunkRequest { md5: string; index: number; total: number; offset?: number; data: BinaryData }
 export interface Md5Request { md5: string }
 export interface WatchRequest { md5?: string }
 
@@ -34,7 +38,23 @@ export interface PartialStatus {
 }
 export interface NoneStatus { status: 'none' }
 
-export interface ChunkAck { index: number; next: number | null; received: number; total: number }
+/**
+ * The answer to one frame. `accepted`: its bytes were written. `stored`: chunk `index` is stored
+ * (its index recorded, durable with FSYNC on), which the frame completing a chunk reports once the
+ * record is written. A frame not accepted (the chunk is stored already, or another connection
+ * started it over) changes nothing and is not an error.
+ */
+export interface ChunkAck {
+  index: number;
+  offset: number;
+  accepted: boolean;
+  stored: boolean;
+  /** The lowest chunk index still missing, or null when all are stored. */
+  next: number | null;
+  /** Chunks stored, of `total`. */
+  received: number;
+  total: number;
+}
 
 /** What observers see of one upload in flight. */
 export interface UploadSnapshot {
@@ -44,9 +64,9 @@ export interface UploadSnapshot {
   /** Chunks in all, and chunks stored. */
   total: number;
   received: number;
-  /** Bytes stored. */
+  /** Bytes received: those of stored chunks plus those written of chunks in progress. */
   bytes: number;
-  /** Bytes per second stored over the last few seconds. */
+  /** Bytes per second received over the last few seconds. */
   rate: number;
   /** Ids of the connections that sent chunks in the last few seconds. */
   clients: string[];

@@ -1,5 +1,5 @@
 import { UpwireError } from './errors.js';
-import { MAX_NAME_BYTES, MAX_TYPE_LENGTH } from './constants.js';
+import { MAX_FRAME_SIZE, MAX_NAME_BYTES, MAX_TYPE_LENGTH } from './constants.js';
 import type { ChunkRequest, InitRequest, Md5Request, WatchRequest } from './messages.js';
 
 /*
@@ -85,15 +85,20 @@ function positive(n: number, name: string): number {
   return n;
 }
 
-export type ParsedChunk = Omit<ChunkRequest, 'data'> & { data: Uint8Array };
+export type ParsedChunk = Omit<ChunkRequest, 'data' | 'offset'> & { offset: number; data: Uint8Array };
 
 export function parseChunk(payload: unknown): ParsedChunk {
   const obj = record(payload);
+  const offset = field(obj, 'offset');
+  const data = parseBinary(field(obj, 'data'));
+  if (data.length === 0) throw bad('data', 'must not be empty');
+  if (data.length > MAX_FRAME_SIZE) throw bad('data', `must be at most ${MAX_FRAME_SIZE} bytes`);
   return {
     md5: parseMd5(field(obj, 'md5')),
     index: parseCount(field(obj, 'index'), 'index'),
     total: parseCount(field(obj, 'total'), 'total'),
-    data: parseBinary(field(obj, 'data')),
+    offset: offset === undefined ? 0 : parseCount(offset, 'offset'),
+    data,
   };
 }
 

@@ -1,13 +1,15 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
-import { KiB, MAX_CHUNK_SIZE, UPLOAD_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../protocol/index.js';
+import { Decoder, Encoder } from 'socket.io-parser';
+import { KiB, MAX_FRAME_SIZE, MiB, UPLOAD_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../protocol/index.js';
 import { roleOf, type Role } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { Disk } from './disk.js';
 import { fanOut } from './events.js';
 import { registerHandlers } from './handlers.js';
 import { httpHandler } from './http.js';
+import { Intake } from './intake.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { logEndings, observeAnswers } from './observe.js';
@@ -24,8 +26,31 @@ export interface UpwireServer {
   close(): Promise<void>;
 }
 
-/** The largest socket.io frame accepted: one chunk of the largest size plus room for its packet. */
-export const MAX_FRAME_BYTES = MAX_CHUNK_SIZE + 64 * KiB;
+/** The largest WebSocket message accepted: one frame of the largest size plus room for its packet. */
+export const MAX_FRAME_BYTES = MAX_FRAME_SIZE + 64 * KiB;
+
+/** Frame bytes one connection may hold in the server: an honest client's largest window, and one frame. */
+const MAX_CONNECTION_BUFFER = 16 * MiB + MAX_FRAME_SIZE;
+
+/**
+ * Heartbeat. A client's pong travels behind the data it has queued, which its flow control keeps
+ * to about a second (see client/flow.ts); 30 s leaves room for TCP's retransmission backoff on a
+ * lossy link, and a peer that vanished is noticed within 25 + 30 s. The client notices a dead
+ * link sooner, from the progress of its own requests.
+ */
+export const PING_INTERVAL_MS = 25_000;
+export const PING_TIMEOUT_MS = 30_000;
+
+/**
+ * socket.io's parser, limited to one binary attachment per packet (it accepts 10 by default): a
+ * chunk frame carries one, and a packet that announces more could make the server hold that many
+ * frames for one request.
+ */
+class OneAttachmentDecoder extends Decoder {
+  constructor() {
+    super({ maxAttachments: 1 });
+  }
+}
 
 /** The composition root: builds the concrete stores and wires them into the handlers. */
 export async function startServer(config: ServerConfig, options: { logger?: Logger } = {}): Promise<UpwireServer> {
@@ -41,6 +66,9 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     const http = createServer(httpHandler({ files: stores, disk, uploadToken: config.uploadToken, watchToken: config.watchToken, metrics }));
     const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
       maxHttpBufferSize: MAX_FRAME_BYTES,
+      pingInterval: PING_INTERVAL_MS,
+      pingTimeout: PING_TIMEOUT_MS,
+      parser: { Encoder, Decoder: OneAttachmentDecoder },
       serveClient: false,
       perMessageDeflate: false,
       allowRequest: (req, callback) => callback(null, originAllowed(req.headers.origin, req.headers.host, config.allowedOrigins)),
@@ -68,6 +96,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       logError: (err, event) => log.error({ err, event }, `${event} failed`),
       limits: config,
       idleTimeoutMs: config.idleTimeoutMs,
+      intake: new Intake({ total: config.maxBufferedBytes, perConnection: Math.min(config.maxBufferedBytes, MAX_CONNECTION_BUFFER) }),
     });
     await listen(http, config.port, config.host);
     const { port } = http.address() as AddressInfo;

@@ -26,6 +26,8 @@ export interface ServerConfig {
   idleTimeoutMs: number;
   /** 'received' hashes chunks as they arrive (no second read); 'disk' re-reads the temp file at merge. */
   verify: 'received' | 'disk';
+  /** Frame bytes held in memory (received, not yet written) across all connections; beyond, E_BUSY. */
+  maxBufferedBytes: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -45,6 +47,7 @@ export const DEFAULTS: ServerConfig = {
   maxUploadsPerConnection: 64,
   idleTimeoutMs: 15 * 60_000,
   verify: 'received',
+  maxBufferedBytes: 128 * 1024 * 1024,
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -65,6 +68,7 @@ const SETTINGS = {
   maxUploadsPerConnection: { env: 'MAX_UPLOADS_PER_CONNECTION', flag: 'max-uploads-per-connection', parse: (v: string) => positiveInteger(v) },
   idleTimeoutMs: { env: 'IDLE_TIMEOUT', flag: 'idle-timeout', parse: parseDuration },
   verify: { env: 'VERIFY', flag: 'verify', parse: parseVerify },
+  maxBufferedBytes: { env: 'MAX_BUFFERED', flag: 'max-buffered', parse: parseBytes },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {

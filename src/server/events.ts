@@ -4,9 +4,11 @@ import type { EndedEvent, FileInfo, UploadSnapshot } from '../protocol/index.js'
 export interface UploadEvents {
   /** An init was answered: a new upload, one resumed, or a file already stored. */
   initialized(outcome: 'new' | 'resumed' | 'instant', md5: string): void;
-  /** A chunk's bytes reached the temp file, taking `seconds`. */
+  /** A frame's bytes reached the temp file, taking `seconds`. */
   written(bytes: number, seconds: number): void;
-  /** A chunk was stored. */
+  /** A chunk was stored (all of its bytes written and its index recorded). */
+  stored(): void;
+  /** Bytes were received for an upload. */
   progress(snapshot: UploadSnapshot): void;
   /** The content was hashed and compared with the md5 at merge. */
   verified(seconds: number, ok: boolean): void;
@@ -19,6 +21,7 @@ export function fanOut(...listeners: Partial<UploadEvents>[]): UploadEvents {
   return {
     initialized: (outcome, md5) => listeners.forEach((l) => l.initialized?.(outcome, md5)),
     written: (bytes, seconds) => listeners.forEach((l) => l.written?.(bytes, seconds)),
+    stored: () => listeners.forEach((l) => l.stored?.()),
     progress: (snapshot) => listeners.forEach((l) => l.progress?.(snapshot)),
     verified: (seconds, ok) => listeners.forEach((l) => l.verified?.(seconds, ok)),
     complete: (file) => listeners.forEach((l) => l.complete?.(file)),

@@ -3,13 +3,14 @@ import {
   parseChunk, parseInit, parseMd5Request, parseWatch, UpwireError,
   type ClientToServerEvents, type RequestName, type Result, type ServerToClientEvents, type WireError,
 } from '../protocol/index.js';
+import type { ConnectionIntake, Intake, Pausable } from './intake.js';
 import { ConnectionLimits, type LimitConfig } from './limits.js';
 import type { Role } from './auth.js';
 import type { UploadService } from './service.js';
 import { ALL_UPLOADS_ROOM, uploadRoom } from './watchers.js';
 
 type UploadSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-interface Context { socket: UploadSocket; limits: ConnectionLimits }
+interface Context { socket: UploadSocket; limits: ConnectionLimits; intake: ConnectionIntake }
 type Handler = (payload: unknown, context: Context) => Promise<object>;
 
 /** One small handler per protocol operation: validate, then call the service. */
@@ -22,7 +23,15 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
       if (answer.status === 'partial') limits.opened(request.md5);
       return answer;
     },
-    chunk: (payload, { socket }) => service.chunk(parseChunk(payload), socket.id),
+    chunk: async (payload, { socket, intake }) => {
+      const request = parseChunk(payload);
+      const release = intake.admit(request.data.length);
+      try {
+        return await service.chunk(request, socket.id);
+      } finally {
+        release();
+      }
+    },
     merge: async (payload, { limits }) => {
       const { md5 } = parseMd5Request(payload);
       const answer = await service.merge(md5);
@@ -63,13 +72,14 @@ export type AnswerObserver = (event: RequestName, socket: UploadSocket, request:
 export function registerHandlers(
   nsp: Namespace<ClientToServerEvents, ServerToClientEvents>,
   service: UploadService,
-  options: { observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number },
+  options: { observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number; intake: Intake },
 ): void {
   const table = handlers(service);
   const { observe, logError } = options;
   nsp.on('connection', (socket) => {
     const role = (socket.data as { role?: Role }).role ?? 'upload';
-    const context: Context = { socket, limits: new ConnectionLimits(options.limits) };
+    const context: Context = { socket, limits: new ConnectionLimits(options.limits), intake: options.intake.connection(pausable(socket)) };
+    socket.once('disconnect', () => context.intake.close());
     const idle = dropWhenIdle(socket, options.idleTimeoutMs);
     for (const [event, handle] of Object.entries(table) as [RequestName, Handler][]) {
       // socket.io's typed `on` cannot be indexed by a union of event names; the args are validated below.
@@ -95,6 +105,12 @@ export function registerHandlers(
       });
     }
   });
+}
+
+/** The WebSocket under a socket.io socket, whose reading can be paused (a polling transport cannot be). */
+function pausable(socket: UploadSocket): Pausable {
+  const ws = () => (socket.conn.transport as unknown as { socket?: Partial<Pausable> }).socket;
+  return { pause: () => ws()?.pause?.(), resume: () => ws()?.resume?.() };
 }
 
 /**

@@ -1,8 +1,8 @@
 /** Runs tasks for the same key one after another; different keys run freely. */
-export class KeyedLock {
-  readonly #tails = new Map<string, Promise<unknown>>();
+export class KeyedLock<K = string> {
+  readonly #tails = new Map<K, Promise<unknown>>();
 
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  run<T>(key: K, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();
     const result = previous.then(task, task);
     const tail = result.catch(() => {});

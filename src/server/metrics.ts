@@ -5,7 +5,7 @@ import type { UploadEvents } from './events.js';
 /** GET /metrics, in Prometheus text format. */
 export class Metrics implements Partial<UploadEvents> {
   readonly registry = new Registry();
-  readonly #bytes = new Counter({ name: 'upwire_received_bytes_total', help: 'Chunk bytes written to temp files', registers: [this.registry] });
+  readonly #bytes = new Counter({ name: 'upwire_received_bytes_total', help: 'Frame bytes written to temp files', registers: [this.registry] });
   readonly #chunks = new Counter({ name: 'upwire_chunks_received_total', help: 'Chunks stored', registers: [this.registry] });
   readonly #started = new Counter({ name: 'upwire_uploads_started_total', help: 'New uploads created by init', registers: [this.registry] });
   readonly #resumed = new Counter({ name: 'upwire_uploads_resumed_total', help: 'Inits that found a partial upload', registers: [this.registry] });
@@ -18,7 +18,7 @@ export class Metrics implements Partial<UploadEvents> {
     buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
   });
   readonly #write = new Histogram({
-    name: 'upwire_disk_write_seconds', help: 'Latency of one chunk write to its temp file', registers: [this.registry],
+    name: 'upwire_disk_write_seconds', help: 'Latency of one frame write to its temp file', registers: [this.registry],
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
   });
 
@@ -35,8 +35,11 @@ export class Metrics implements Partial<UploadEvents> {
 
   written(bytes: number, seconds: number): void {
     this.#bytes.inc(bytes);
-    this.#chunks.inc();
     this.#write.observe(seconds);
+  }
+
+  stored(): void {
+    this.#chunks.inc();
   }
 
   verified(seconds: number): void {

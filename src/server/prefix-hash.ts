@@ -1,60 +1,88 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Digests } from './disk.js';
 
-/** Chunks kept in memory while they wait for the prefix to reach them; beyond this they are re-read. */
-const MAX_PENDING = 4;
+interface State { md5: Hash; sha256: Hash }
+
+export interface Geometry { size: number; chunkSize: number; total: number }
 
 /**
- * MD5 and SHA-256 of the upload's contiguous prefix, advanced as chunks are stored, so the merge of an in-order
- * upload needs no second read of the file. A chunk that lands ahead of the prefix is held (a few at
- * most) or, later, read back from the temp file; after a restart the whole file is read once.
+ * MD5 and SHA-256 of the upload's contiguous prefix, so the merge of an in-order upload needs no
+ * second read of the file. Frames are hashed as they arrive when they continue the prefix, before
+ * their chunk is stored; the state at the start of each such chunk is kept (a copy of two hash
+ * states, no data) so that a chunk started over by another sender, or failed, is unhashed again.
+ * Whatever was not hashed on arrival (out of order, after a restart) is read back from the temp
+ * file once its chunk is stored. Nothing is ever held in memory waiting for the prefix.
  */
 export class PrefixHasher {
-  #md5: Hash = createHash('md5');
-  #sha256: Hash = createHash('sha256');
-  #next = 0;
-  #pending = new Map<number, Uint8Array>();
-  #running = false;
-  #current: Promise<void> = Promise.resolve();
+  #state: State = { md5: createHash('md5'), sha256: createHash('sha256') };
+  /** Bytes hashed so far: [0, frontier) of the file. */
+  #frontier = 0;
+  /** The state at the start of each chunk hashed on arrival but not yet stored. */
+  readonly #snapshots = new Map<number, State>();
+  #draining: Promise<void> | undefined;
+  /** Bumped by every discard, so a read from disk that a discard overtook is not hashed. */
+  #generation = 0;
 
   constructor(
-    private readonly total: number,
+    private readonly geometry: Geometry,
     private readonly isStored: (index: number) => boolean,
     private readonly readChunk: (index: number) => Promise<Uint8Array>,
   ) {}
 
-  /** Feeds a chunk that is now stored; in the in-order case it is hashed at once, from memory. */
-  add(index: number, data: Uint8Array): void {
-    if (index >= this.#next && (index === this.#next || this.#pending.size < MAX_PENDING)) this.#pending.set(index, data);
-    void this.#kick().catch(() => {}); // a failed read is retried by digest(), which reports it
+  /** Bytes of chunk `index` at `offset`, as received for a chunk not yet stored. */
+  feed(index: number, offset: number, data: Uint8Array): void {
+    const position = index * this.geometry.chunkSize + offset;
+    if (position !== this.#frontier) return;
+    if (offset === 0) this.#snapshots.set(index, copy(this.#state));
+    this.#state.md5.update(data);
+    this.#state.sha256.update(data);
+    this.#frontier += data.length;
   }
 
-  /** The digests of all `total` chunks, reading from disk whatever was not hashed on arrival. */
+  /** Chunk `index` will not be stored with the bytes fed for it: hash from its start again. */
+  discard(index: number): void {
+    const snapshot = this.#snapshots.get(index);
+    if (!snapshot || this.#frontier <= index * this.geometry.chunkSize) return;
+    this.#state = snapshot;
+    this.#generation++;
+    this.#frontier = index * this.geometry.chunkSize;
+    for (const later of this.#snapshots.keys()) if (later >= index) this.#snapshots.delete(later);
+  }
+
+  /** Chunk `index` is stored: its bytes are final. When the prefix waits on it, it is read back. */
+  stored(index: number): void {
+    this.#snapshots.delete(index);
+    if (this.#frontier === index * this.geometry.chunkSize) void this.#drain().catch(() => {}); // digest() retries and reports
+  }
+
+  /** The digests of all chunks, reading from disk whatever was not hashed on arrival. */
   async digest(): Promise<Digests> {
-    while (this.#next < this.total && this.isStored(this.#next)) await this.#kick();
-    if (this.#next < this.total) throw new Error(`chunk ${this.#next} is not stored`);
-    return { md5: this.#md5.copy().digest('hex'), sha256: this.#sha256.copy().digest('hex') };
+    await this.#drain();
+    if (this.#frontier !== this.geometry.size) throw new Error(`the bytes from ${this.#frontier} on are not stored`);
+    return { md5: this.#state.md5.copy().digest('hex'), sha256: this.#state.sha256.copy().digest('hex') };
   }
 
-  #kick(): Promise<void> {
-    if (!this.#running) this.#current = this.#drain();
-    return this.#current;
+  #drain(): Promise<void> {
+    this.#draining ??= this.#readStored().finally(() => (this.#draining = undefined));
+    return this.#draining;
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true;
-    try {
-      while (this.#next < this.total && this.isStored(this.#next)) {
-        const index = this.#next;
-        let data = this.#pending.get(index);
-        this.#pending.delete(index);
-        data ??= await this.readChunk(index);
-        this.#md5.update(data);
-        this.#sha256.update(data);
-        this.#next = index + 1;
-      }
-    } finally {
-      this.#running = false;
+  async #readStored(): Promise<void> {
+    const { chunkSize, total } = this.geometry;
+    while (true) {
+      const position = this.#frontier;
+      const index = position / chunkSize;
+      if (!Number.isInteger(index) || index >= total || !this.isStored(index)) return;
+      const generation = this.#generation;
+      const data = await this.readChunk(index);
+      if (generation !== this.#generation || position !== this.#frontier) continue; // rolled back meanwhile
+      this.#state.md5.update(data);
+      this.#state.sha256.update(data);
+      this.#frontier += data.length;
     }
   }
+}
+
+function copy(state: State): State {
+  return { md5: state.md5.copy(), sha256: state.sha256.copy() };
 }

@@ -8,7 +8,7 @@ import { digestsOfFile, type Disk } from './disk.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { KeyedLock } from './keyed-lock.js';
-import { SessionClosed, UploadSession, type SessionDeps } from './session.js';
+import { SessionClosed, UploadSession, type FrameResult, type SessionDeps } from './session.js';
 import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
@@ -69,25 +69,27 @@ export class UploadService {
     });
   }
 
-  /** Stores one chunk sent by connection `client`. */
-  async chunk({ md5, index, total, data }: ParsedChunk, client = 'local'): Promise<ChunkAck> {
+  /** Stores one frame of a chunk sent by connection `client`. */
+  async chunk({ md5, index, total, offset, data }: ParsedChunk, client = 'local'): Promise<ChunkAck> {
     // A session closed under the write (started over, unloaded) is opened again once.
     for (let attempt = 0; ; attempt++) {
       const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
       if (!session) {
-        // A late chunk for a file that is complete now (another client finished it) is harmless.
-        if (await this.#deps.files.getFile(md5)) return { index, next: null, received: total, total };
+        // A late frame for a file that is complete now (another client finished it) is harmless.
+        if (await this.#deps.files.getFile(md5)) return { index, offset, accepted: false, stored: true, next: null, received: total, total };
         throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}; send init first`);
       }
-      session.check(index, total, data.length);
+      session.check(index, total, offset, data.length);
+      let result: FrameResult;
       try {
-        await session.store(index, data, client);
+        result = await session.frame(index, offset, data, client);
       } catch (err) {
         if (err instanceof SessionClosed && attempt === 0) continue;
         throw err;
       }
-      this.#deps.events.progress(session.snapshot());
-      return session.ack(index);
+      if (result.accepted && result.stored) this.#deps.events.stored();
+      if (result.accepted) this.#deps.events.progress(session.snapshot());
+      return { index, offset, ...result, next: session.next, received: session.receivedCount, total: session.meta.total };
     }
   }
 

@@ -1,11 +1,13 @@
 import type { FileHandle } from 'node:fs/promises';
 import {
-  chunkLength, missingRanges, UpwireError,
-  type ChunkAck, type PartialStatus, type UploadSnapshot,
+  chunkLength, MIN_FRAME_SIZE, missingRanges, UpwireError,
+  type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
+import { Assemblies, type Assembly } from './assemblies.js';
 import { digestsOfFile, readAt, writeAt, type Disk } from './disk.js';
 import { crash, failpoint, reached } from './failpoints.js';
 import type { UploadEvents } from './events.js';
+import { KeyedLock } from './keyed-lock.js';
 import { PrefixHasher } from './prefix-hash.js';
 import type { UploadMeta, UploadStateStore } from './store/types.js';
 
@@ -20,6 +22,15 @@ export class SessionClosed extends UpwireError {
 
 /** A connection that sent a chunk this recently counts among an upload's clients. */
 const RECENT_MS = 5000;
+
+/**
+ * Chunks of one upload in progress at once. An honest sender has at most its window of bytes in
+ * flight, a few chunks; beyond this the chunk untouched longest is forgotten (its bytes sent again).
+ */
+const MAX_CHUNKS_IN_PROGRESS = 256;
+
+/** What became of one frame: its bytes written (accepted), and whether its chunk is stored now. */
+export interface FrameResult { accepted: boolean; stored: boolean }
 
 /** Bytes per second over the last few seconds, from (time, total bytes) samples. */
 class RateWindow {
@@ -43,9 +54,9 @@ export interface SessionDeps {
 }
 
 /**
- * One partial upload held open: its temp file, which chunks are stored, and its prefix hash.
- * Shared by every connection sending the same MD5. A chunk counts as stored only once its bytes
- * are written (and, with fsync on, durable) and its index is recorded.
+ * One partial upload held open: its temp file, which chunks are stored, the chunks in progress, and
+ * its prefix hash. Shared by every connection sending the same MD5. A chunk counts as stored only
+ * once all of its bytes are written (and, with fsync on, durable) and its index is recorded.
  */
 export class UploadSession {
   readonly meta: UploadMeta;
@@ -55,7 +66,10 @@ export class UploadSession {
   readonly #deps: SessionDeps;
   readonly #file: FileHandle;
   readonly #stored: Uint8Array;
-  readonly #inflight = new Map<number, Promise<void>>();
+  readonly #assemblies: Assemblies;
+  /** The writes of one chunk run one after another, so a chunk started over lands after the old bytes. */
+  readonly #writes = new KeyedLock<number>();
+  readonly #active = new Set<Promise<unknown>>();
   readonly #hasher: PrefixHasher;
   #lowestMissing = 0;
   #queue: Pending[] = [];
@@ -70,7 +84,8 @@ export class UploadSession {
     this.#file = file;
     this.#deps = deps;
     this.#stored = new Uint8Array(meta.total);
-    this.#hasher = new PrefixHasher(meta.total, (i) => this.isStored(i), (i) => this.#readChunk(i));
+    this.#hasher = new PrefixHasher(meta, (i) => this.isStored(i), (i) => this.#readChunk(i));
+    this.#assemblies = new Assemblies(MAX_CHUNKS_IN_PROGRESS, (dropped) => this.#hasher.discard(dropped.index));
   }
 
   /**
@@ -122,55 +137,82 @@ export class UploadSession {
     return { status: 'partial', md5, size, chunkSize, total, missing: missingRanges(total, (i) => this.isStored(i)), next: this.next };
   }
 
-  ack(index: number): ChunkAck {
-    return { index, next: this.next, received: this.receivedCount, total: this.meta.total };
-  }
-
   snapshot(): UploadSnapshot {
     const { md5, name, size, total } = this.meta;
     const now = Date.now();
     for (const [client, at] of this.#senders) if (now - at > RECENT_MS) this.#senders.delete(client);
-    const rate = this.#rate.perSecond(now, this.receivedBytes);
-    return { md5, name, size, total, received: this.receivedCount, bytes: this.receivedBytes, rate, clients: [...this.#senders.keys()] };
+    const bytes = this.receivedBytes + this.#assemblies.writtenBytes;
+    const rate = this.#rate.perSecond(now, bytes);
+    return { md5, name, size, total, received: this.receivedCount, bytes, rate, clients: [...this.#senders.keys()] };
   }
 
-  /** Refuses a chunk that does not fit this upload's geometry, before anything is written. */
-  check(index: number, total: number, length: number): void {
+  /** Refuses a frame that does not fit this upload's geometry, before anything is written. */
+  check(index: number, total: number, offset: number, length: number): void {
     if (total !== this.meta.total || index >= this.meta.total) {
       throw new UpwireError('E_INDEX', `index ${index} of ${total} does not fit an upload of ${this.meta.total} chunks`, { total: this.meta.total });
     }
     const expected = this.lengthOf(index);
-    if (length !== expected) {
-      throw new UpwireError('E_CHUNK_SIZE', `chunk ${index} must be ${expected} bytes, got ${length}`, { expected });
+    if (offset + length > expected) {
+      throw new UpwireError('E_CHUNK_SIZE', `${length} bytes at offset ${offset} overrun chunk ${index} of ${expected} bytes`, { expected });
+    }
+    // Tiny frames would make the server answer (and write) once per few bytes: only a chunk's last frame may be short.
+    if (offset + length < expected && length < MIN_FRAME_SIZE) {
+      throw new UpwireError('E_CHUNK_SIZE', `a frame that does not end its chunk must carry at least ${MIN_FRAME_SIZE} bytes`, { expected });
     }
   }
 
-  /** Stores a chunk; a chunk already stored or being stored is not written twice. */
-  store(index: number, data: Uint8Array, client: string): Promise<void> {
+  /**
+   * Writes one frame of chunk `index` from connection `client`; the frame that completes the
+   * chunk resolves once the chunk is recorded. A frame for a chunk already stored, or one that does
+   * not continue this connection's assembly of the chunk, is not accepted and changes nothing.
+   */
+  frame(index: number, offset: number, data: Uint8Array, client: string): Promise<FrameResult> {
+    if (this.isStored(index)) return Promise.resolve({ accepted: false, stored: true });
+    if (this.#closed) return Promise.reject(new SessionClosed());
     this.lastActive = Date.now();
     this.#senders.set(client, this.lastActive);
-    if (this.isStored(index)) return Promise.resolve();
-    let write = this.#inflight.get(index);
-    if (!write) {
-      write = this.#write(index, data).finally(() => this.#inflight.delete(index));
-      this.#inflight.set(index, write);
-    }
-    return write;
+    const assembly = offset === 0 ? this.#assemblies.start(index, client) : this.#assemblies.continue(index, client, offset);
+    if (!assembly) return Promise.resolve({ accepted: false, stored: false });
+    assembly.received += data.length;
+    if (this.#deps.verify === 'received') this.#hasher.feed(index, offset, data);
+    const work = this.#receive(assembly, offset, data);
+    this.#active.add(work);
+    void work.finally(() => this.#active.delete(work)).catch(() => {});
+    return work;
   }
 
-  async #write(index: number, data: Uint8Array): Promise<void> {
+  async #receive(assembly: Assembly, offset: number, data: Uint8Array): Promise<FrameResult> {
+    const { index } = assembly;
+    try {
+      await this.#writes.run(index, () => this.#write(assembly, offset, data));
+      if (!this.#assemblies.isCurrent(assembly)) return { accepted: false, stored: this.isStored(index) };
+      if (assembly.written < this.lengthOf(index)) return { accepted: true, stored: false };
+      assembly.sealed = true;
+      failpoint('after-chunk-bytes');
+      await this.#commit(index);
+    } catch (err) {
+      this.#assemblies.drop(assembly);
+      throw err;
+    }
+    this.#assemblies.finish(assembly);
+    this.#mark(index);
+    this.#hasher.stored(index);
+    return { accepted: true, stored: true };
+  }
+
+  async #write(assembly: Assembly, offset: number, data: Uint8Array): Promise<void> {
     if (this.#closed) throw new SessionClosed();
+    // Started over by another frame while this one waited: its bytes would only be overwritten.
+    if (!this.#assemblies.isCurrent(assembly)) return;
     const started = performance.now();
+    const position = assembly.index * this.meta.chunkSize + offset;
     if (reached('mid-chunk-write')) {
-      await writeAt(this.#file, data.subarray(0, data.length >> 1), index * this.meta.chunkSize);
+      await writeAt(this.#file, data.subarray(0, data.length >> 1), position);
       crash();
     }
-    await writeAt(this.#file, data, index * this.meta.chunkSize);
+    await writeAt(this.#file, data, position);
+    assembly.written += data.length;
     this.#deps.events.written(data.length, (performance.now() - started) / 1000);
-    failpoint('after-chunk-bytes');
-    await this.#commit(index);
-    this.#mark(index);
-    if (this.#deps.verify === 'received') this.#hasher.add(index, data);
   }
 
   /**
@@ -232,16 +274,16 @@ export class UploadSession {
     return md5 === this.meta.md5 ? sha256 : undefined;
   }
 
-  /** Resolves once no write is in flight. */
+  /** Resolves once no frame is being written or recorded. */
   async settled(): Promise<void> {
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+    while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
   }
 
   get busy(): boolean {
-    return this.#inflight.size > 0;
+    return this.#active.size > 0;
   }
 
-  /** Refuses new chunks, lets in-flight writes finish, then closes the temp file. */
+  /** Refuses new frames, lets in-flight writes finish, then closes the temp file. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

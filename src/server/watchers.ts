@@ -19,7 +19,7 @@ interface Throttle { latest: UploadSnapshot | undefined; timer: NodeJS.Timeout }
 export class WatcherHub implements Partial<UploadEvents> {
   readonly #nsp: Namespace<ClientToServerEvents, ServerToClientEvents>;
   readonly #throttles = new Map<string, Throttle>();
-  /** Chunks received at the last event sent, per upload: a state is sent only when it advanced. */
+  /** Bytes received at the last event sent, per upload: a state is sent only when it advanced. */
   readonly #sent = new Map<string, number>();
 
   constructor(nsp: Namespace<ClientToServerEvents, ServerToClientEvents>) {
@@ -28,7 +28,7 @@ export class WatcherHub implements Partial<UploadEvents> {
 
   progress(snapshot: UploadSnapshot): void {
     // Chunks of one group commit complete together and report the same state: send it once.
-    if (snapshot.received <= (this.#sent.get(snapshot.md5) ?? -1)) return;
+    if (snapshot.bytes <= (this.#sent.get(snapshot.md5) ?? -1)) return;
     const throttle = this.#throttles.get(snapshot.md5);
     if (throttle) {
       throttle.latest = snapshot;
@@ -81,7 +81,7 @@ export class WatcherHub implements Partial<UploadEvents> {
   }
 
   #emitProgress(snapshot: UploadSnapshot): void {
-    this.#sent.set(snapshot.md5, snapshot.received);
+    this.#sent.set(snapshot.md5, snapshot.bytes);
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(snapshot.md5)).emit('progress', snapshot);
   }
 }

@@ -136,8 +136,15 @@ describe('the upload page in real Chromium', function () {
       await page.waitForSelector('li.upload[data-phase="uploading"]');
       await page.click('li.upload .pause');
       await page.waitForSelector('li.upload[data-phase="paused"]');
-      await sleep(800); // the chunks already in flight land
-      const held = await page.$eval('.upload-bar', (el) => (el as HTMLProgressElement).value);
+      // The frames already in flight land (about a second of them at the measured rate), then the bar holds.
+      const bar = () => page.$eval('.upload-bar', (el) => (el as HTMLProgressElement).value);
+      let held = await bar();
+      for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
+        await sleep(400);
+        const now = await bar();
+        if (now === held) break;
+        held = now;
+      }
       await sleep(1000); // unpaused, this second would move the bar by about 25%
       const later = await page.$eval('.upload-bar', (el) => (el as HTMLProgressElement).value);
       expect(held).to.be.below(100);

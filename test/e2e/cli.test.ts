@@ -29,9 +29,9 @@ describe('CLI: upwire upload', () => {
   it('uploads files, then reports an instant re-upload', async () => {
     const a = await randomFile(dir.path, 300_000, 'a.bin');
     const b = await randomFile(dir.path, 1, 'b.bin');
-    const first = await run(['upload', a.path, b.path, '--url', server.url, '--chunk-size', '64K', '--concurrency', '2']);
+    const first = await run(['upload', a.path, b.path, '--url', server.url, '--chunk-size', '64K', '--max-in-flight', '128K']);
     expect(first.code, first.stderr).to.equal(0);
-    expect(first.stderr).to.match(/done {3}.*a\.bin: 293\.0 KiB in [\d.]+ s, sent 5 chunks/);
+    expect(first.stderr).to.match(/done {3}.*a\.bin: 293\.0 KiB in [\d.]+ s, sent 293\.0 KiB in 5 chunks/);
     expect(first.stderr).to.match(/done {3}.*b\.bin/);
     const lines = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as { md5: string; instant: boolean });
     expect(lines.map((l) => l.md5)).to.deep.equal([a.md5, b.md5]);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { upload } from '../../src/client/node.js';
-import { MAX_CHUNK_SIZE, type ErrorCode } from '../../src/protocol/index.js';
+import { MAX_FRAME_SIZE, type ErrorCode } from '../../src/protocol/index.js';
 import { MAX_FRAME_BYTES } from '../../src/server/index.js';
 import { eventually, md5Of, randomFile, tempDir } from '../support/fixtures.js';
 import { connect, ok, request, startTestServer, type RawSocket, type TestServer } from '../support/server.js';
@@ -116,12 +116,12 @@ describe('bad input: a clear error code, nothing changed, server still up', () =
     expect(await state(server)).to.deep.equal(before);
   });
 
-  it('closes the connection that sends a frame above the largest chunk; the server stays up', async () => {
+  it('closes the connection that sends a frame above the largest frame; the server stays up', async () => {
     const victim = await connect(server.url);
     const closed = new Promise<string>((resolve) => victim.once('disconnect', resolve));
     victim.emit('chunk', { md5, index: 3, total: 4, data: Buffer.alloc(MAX_FRAME_BYTES + 1) } as never, () => {});
     expect(await closed).to.be.a('string');
-    expect(MAX_FRAME_BYTES).to.be.greaterThan(MAX_CHUNK_SIZE);
+    expect(MAX_FRAME_BYTES).to.be.greaterThan(MAX_FRAME_SIZE);
     expect(await ok(socket, 'status', { md5 })).to.deep.include({ status: 'partial', missing: [[3, 4]] });
     expect((await fetch(`${server.url}/healthz`)).status).to.equal(200);
   });

@@ -34,7 +34,7 @@ describe('many clients on one md5, one of them sending garbage', () => {
         request(liar, 'chunk', { md5: file.md5, index, total: TOTAL, data: randomBytes(CHUNK) })));
       expect(lies.every((l) => l.ok)).to.equal(true);
       // then the honest clients and the liar's merge, all at once
-      const uploads = Array.from({ length: honest }, () => upload(file.path, { url: server.url, concurrency: 2 }));
+      const uploads = Array.from({ length: honest }, () => upload(file.path, { url: server.url, maxInFlight: 2 * CHUNK }));
       const merged = await request(liar, 'merge', { md5: file.md5 });
       const results = await Promise.all(uploads);
       liar.disconnect();

@@ -73,7 +73,7 @@ describe('files changed behind our back', () => {
 
   it('the source file changing during an upload ends in E_CHECKSUM with nothing stored', async () => {
     const file = await randomFile(dir.path, 40 * CHUNK, 'changing.bin');
-    const uploader = await createUploader(file.path, { url: server.url, concurrency: 1 });
+    const uploader = await createUploader(file.path, { url: server.url, maxInFlight: 1 * CHUNK });
     let changed = false;
     uploader.on('progress', (p) => {
       if (!changed && p.bytes > 10 * CHUNK) {

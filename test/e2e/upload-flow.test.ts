@@ -30,7 +30,7 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
 
   it('uploads a file with the Node client and downloads the exact bytes back', async () => {
     const file = await randomFile(dir.path, 10 * CHUNK + 123);
-    const uploader = await createUploader(file.path, { url: server.url, chunkSize: CHUNK, concurrency: 4 });
+    const uploader = await createUploader(file.path, { url: server.url, chunkSize: CHUNK, maxInFlight: 4 * CHUNK });
     const phases: string[] = [];
     let hashed = 0;
     let lastProgress = 0;
@@ -79,7 +79,7 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
 
   it('resumes after the client stopped, sending only the missing chunks', async () => {
     const file = await randomFile(dir.path, 20 * CHUNK);
-    const first = await createUploader(file.path, { url: server.url, chunkSize: CHUNK, concurrency: 1 });
+    const first = await createUploader(file.path, { url: server.url, chunkSize: CHUNK, maxInFlight: 1 * CHUNK });
     first.on('progress', (p) => {
       if (p.bytes >= 7 * CHUNK) first.abort();
     });
@@ -113,9 +113,9 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
       expect(init).to.deep.include({ status: 'partial', chunkSize: CHUNK, total: 6, missing: [[0, 6]], next: 0 });
       const send = (index: number) =>
         ok(socket, 'chunk', { md5, index, total: 6, data: data.subarray(index * CHUNK, Math.min(data.length, (index + 1) * CHUNK)) });
-      expect(await send(5)).to.deep.equal({ ok: true, index: 5, next: 0, received: 1, total: 6 });
-      expect(await send(3)).to.include({ next: 0, received: 2 });
-      expect(await send(3)).to.include({ next: 0, received: 2 }); // duplicate: acknowledged again, harmless
+      expect(await send(5)).to.deep.equal({ ok: true, index: 5, offset: 0, accepted: true, stored: true, next: 0, received: 1, total: 6 });
+      expect(await send(3)).to.include({ next: 0, received: 2, accepted: true, stored: true });
+      expect(await send(3)).to.include({ next: 0, received: 2, accepted: false, stored: true }); // duplicate: answered again, harmless
       const early = await request(socket, 'merge', { md5 });
       expect(early.ok || early.error).to.deep.include({ code: 'E_INCOMPLETE', missing: [[0, 3], [4, 5]] });
       await Promise.all([send(0), send(0), send(1), send(4), send(2)]); // several in flight, one twice
@@ -125,7 +125,7 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
       expect(merged.status).to.equal('complete');
       expect(await ok(socket, 'merge', { md5 })).to.deep.equal(merged); // idempotent
       expect(await ok(socket, 'chunk', { md5, index: 1, total: 6, data: data.subarray(CHUNK, 2 * CHUNK) }))
-        .to.include({ next: null }); // a late chunk after completion is harmless
+        .to.include({ next: null, accepted: false, stored: true }); // a late chunk after completion is harmless
     } finally {
       socket.disconnect();
     }
@@ -144,8 +144,8 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
   it('lets two clients upload the same md5 at once; both end complete', async () => {
     const file = await randomFile(dir.path, 40 * CHUNK + 1);
     const [a, b] = await Promise.all([
-      upload(file.path, { url: server.url, chunkSize: CHUNK, concurrency: 3 }),
-      upload(file.path, { url: server.url, chunkSize: CHUNK, concurrency: 5 }),
+      upload(file.path, { url: server.url, chunkSize: CHUNK, maxInFlight: 3 * CHUNK }),
+      upload(file.path, { url: server.url, chunkSize: CHUNK, maxInFlight: 5 * CHUNK }),
     ]);
     expect(a.file).to.deep.equal(b.file);
     expect((await download(server, file.md5)).equals(file.data)).to.equal(true);

@@ -50,14 +50,14 @@ describe('validator properties (fast-check)', () => {
   it('parseInit and parseChunk throw only E_BAD_REQUEST on arbitrary payloads, and keep only known fields', () => {
     const payloads = fc.oneof(
       anyValue,
-      fc.dictionary(fc.constantFrom('md5', 'size', 'name', 'type', 'chunkSize', 'index', 'total', 'data', '__proto__', 'constructor'), anyValue),
+      fc.dictionary(fc.constantFrom('md5', 'size', 'name', 'type', 'chunkSize', 'index', 'total', 'offset', 'data', '__proto__', 'constructor'), anyValue),
       fc.record({ md5: fc.stringMatching(/^[0-9a-f]{32}$/), size: fc.nat(), name: fc.string({ minLength: 1 }), index: fc.nat(), total: fc.nat(), data: fc.uint8Array() }, { requiredKeys: [] }),
     );
     fc.assert(fc.property(payloads, (payload) => {
       const init = outcome(() => parseInit(payload));
       if (init.ok) expect(Object.keys(init.value).every((k) => ['md5', 'size', 'name', 'type', 'chunkSize'].includes(k))).to.equal(true);
       const chunk = outcome(() => parseChunk(payload));
-      if (chunk.ok) expect(Object.keys(chunk.value).sort()).to.deep.equal(['data', 'index', 'md5', 'total']);
+      if (chunk.ok) expect(Object.keys(chunk.value).sort()).to.deep.equal(['data', 'index', 'md5', 'offset', 'total']);
       expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     }), { numRuns: 3000 });
   });

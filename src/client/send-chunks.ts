@@ -1,0 +1,66 @@
+import { chunkLength, indicesOf, UpwireError, type ChunkAck, type PartialStatus } from '../protocol/index.js';
+import type { Connection } from './connection.js';
+import type { FileSource } from './core.js';
+
+export interface SendHooks {
+  signal: AbortSignal;
+  /** Resolves when sending may go on (the upload is not paused). */
+  unpaused(): Promise<void> | undefined;
+  /** A frame of `bytes` was handed to the connection; `lastOfChunk` when it completes its chunk's bytes. */
+  sent(bytes: number, lastOfChunk: boolean): void;
+  /** The server answered a frame of `bytes`. */
+  answered(ack: ChunkAck, bytes: number): void;
+}
+
+/**
+ * Sends the missing chunks of `status`, in order, as frames of the size the connection's flow control
+ * gives (see flow.ts): each frame waits for room in the window, is read into a pooled buffer and
+ * sent without waiting for its answer. Resolves once every frame sent has been answered; the first
+ * failure stops the sending, and is thrown once the frames in flight are answered or dropped.
+ * A chunk whose frame was not accepted (another connection started it over) is left for the
+ * merge to report missing.
+ */
+export async function sendChunks(connection: Connection, source: FileSource, status: PartialStatus, hooks: SendHooks): Promise<void> {
+  const { md5, size, chunkSize, total, missing } = status;
+  const answers = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  const refused = new Set<number>(); // chunks a frame of which was not accepted: their other frames would not be either
+  for (const index of indicesOf(missing)) {
+    const length = chunkLength(size, chunkSize, index);
+    for (let offset = 0; offset < length && !failure && !refused.has(index);) {
+      await hooks.unpaused();
+      if (hooks.signal.aborted) throw new UpwireError('E_ABORTED');
+      const credit = await connection.flow.acquire(hooks.signal);
+      if (failure || refused.has(index)) {
+        connection.flow.cancel(credit);
+        break;
+      }
+      const bytes = Math.min(credit.bytes, length - offset);
+      const buffer = connection.buffers.take(bytes);
+      let data: Uint8Array;
+      try {
+        data = await source.read(index * chunkSize + offset, bytes, buffer);
+      } catch (err) {
+        connection.flow.cancel(credit);
+        throw err;
+      }
+      const answer = connection.frame({ md5, index, total, offset, data }, credit).then(
+        (ack) => {
+          connection.buffers.give(buffer); // answered: the bytes have left every queue
+          if (!ack.accepted && !ack.stored) refused.add(index);
+          hooks.answered(ack, bytes);
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      );
+      answers.add(answer);
+      void answer.then(() => answers.delete(answer));
+      offset += bytes;
+      hooks.sent(bytes, offset === length);
+    }
+    if (failure) break;
+  }
+  await Promise.all(answers);
+  if (failure) throw failure.error;
+}
