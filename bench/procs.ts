@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { peakRssMiB } from '../test/support/procs.js';
 
 export interface Service { url: string; child: ChildProcess }
 
@@ -17,12 +17,7 @@ export function startService(args: string[], env: Record<string, string> = {}): 
   });
 }
 
-/** Peak resident memory of a live process, from the kernel's high-water mark. */
-export async function peakRssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
-  return kb / 1024;
-}
+export { peakRssMiB };
 
 /** Stops a service and returns its peak RSS. */
 export async function stopService(service: Service): Promise<number> {

@@ -73,10 +73,16 @@ export class FlowControl {
     return this.#samples.reduce((max, s) => Math.max(max, s.rate), 0);
   }
 
-  /** Waits for room in the window and takes it for one frame (of at most `frameSize()` bytes). */
+  /** Takes room for one frame (of at most `frameSize()` bytes) when there is some and nobody waits for it. */
+  tryAcquire(): Credit | undefined {
+    return this.#waiting.length === 0 && this.#hasRoom() ? this.#take() : undefined;
+  }
+
+  /** Waits for room in the window, first come first served, and takes it for one frame. */
   acquire(signal?: AbortSignal): Promise<Credit> {
     if (signal?.aborted) return Promise.reject(new UpwireError('E_ABORTED'));
-    if (this.#waiting.length === 0 && this.#hasRoom()) return Promise.resolve(this.#take());
+    const now = this.tryAcquire();
+    if (now) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         const at = this.#waiting.indexOf(waiter);

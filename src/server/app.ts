@@ -60,8 +60,9 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   try {
     const disk = new Disk(config.uploadDir);
     await disk.open();
+    const intake = new Intake({ total: config.maxBufferedBytes, perConnection: Math.min(config.maxBufferedBytes, MAX_CONNECTION_BUFFER) });
     // Read when /metrics is scraped, by which time `service` below exists.
-    const metrics: Metrics = new Metrics((): number => service.snapshot().length);
+    const metrics: Metrics = new Metrics((): number => service.snapshot().length, intake);
     // The HTTP handler is registered before socket.io attaches, so socket.io can route around it.
     const http = createServer(httpHandler({ files: stores, disk, uploadToken: config.uploadToken, watchToken: config.watchToken, metrics }));
     const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
@@ -96,7 +97,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       logError: (err, event) => log.error({ err, event }, `${event} failed`),
       limits: config,
       idleTimeoutMs: config.idleTimeoutMs,
-      intake: new Intake({ total: config.maxBufferedBytes, perConnection: Math.min(config.maxBufferedBytes, MAX_CONNECTION_BUFFER) }),
+      intake,
     });
     await listen(http, config.port, config.host);
     const { port } = http.address() as AddressInfo;

@@ -26,6 +26,10 @@ const BUSY_RETRY_MS = 1000;
  */
 export class Intake {
   held = 0;
+  /** The most ever held at once, connections ever paused, and frames refused with E_BUSY: for /metrics. */
+  peak = 0;
+  pauses = 0;
+  refused = 0;
   readonly #paused = new Set<ConnectionIntake>();
 
   constructor(readonly limits: IntakeLimits) {}
@@ -36,8 +40,16 @@ export class Intake {
 
   /** @internal */
   paused(connection: ConnectionIntake, paused: boolean): void {
-    if (paused) this.#paused.add(connection);
-    else this.#paused.delete(connection);
+    if (paused) {
+      this.#paused.add(connection);
+      this.pauses++;
+    } else {
+      this.#paused.delete(connection);
+    }
+  }
+
+  get pausedNow(): number {
+    return this.#paused.size;
   }
 
   /** @internal A release may let paused connections go on. */
@@ -66,11 +78,13 @@ export class ConnectionIntake {
     const { intake } = this;
     const { perConnection, total } = intake.limits;
     if (intake.held + bytes > total) {
+      intake.refused++;
       const retryAfterMs = BUSY_RETRY_MS;
       throw new UpwireError('E_BUSY', `the server holds ${intake.held} bytes of frames, its limit; retry in ${retryAfterMs} ms`, { retryAfterMs });
     }
     this.held += bytes;
     intake.held += bytes;
+    intake.peak = Math.max(intake.peak, intake.held);
     if (this.held > perConnection || intake.held > total / 2) this.#pause();
     let released = false;
     return () => {

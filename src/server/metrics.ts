@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../protocol/index.js';
 import type { UploadEvents } from './events.js';
+import type { Intake } from './intake.js';
 
 /** GET /metrics, in Prometheus text format. */
 export class Metrics implements Partial<UploadEvents> {
@@ -22,9 +23,18 @@ export class Metrics implements Partial<UploadEvents> {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
   });
 
-  constructor(activeUploads: () => number) {
-    new Gauge({ name: 'upwire_active_uploads', help: 'Partial uploads open in memory', registers: [this.registry], collect() {
-      this.set(activeUploads());
+  constructor(activeUploads: () => number, intake: Pick<Intake, 'held' | 'peak' | 'pauses' | 'pausedNow'>) {
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect() {
+        this.set(read());
+      } });
+    gauge('upwire_active_uploads', 'Partial uploads open in memory', activeUploads);
+    gauge('upwire_buffered_bytes', 'Frame bytes in memory now (received, not yet written)', () => intake.held);
+    gauge('upwire_buffered_bytes_peak', 'The most frame bytes ever in memory at once', () => intake.peak);
+    gauge('upwire_paused_connections', 'Connections not being read now because they hold too much', () => intake.pausedNow);
+    new Counter({ name: 'upwire_connection_pauses_total', help: 'Times a connection stopped being read because it, or the server, held too much', registers: [this.registry], collect() {
+      this.reset();
+      this.inc(intake.pauses);
     } });
     collectDefaultMetrics({ register: this.registry, prefix: 'upwire_' });
   }

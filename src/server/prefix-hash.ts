@@ -31,6 +31,7 @@ export class PrefixHasher {
 
   /** Bytes of chunk `index` at `offset`, as received for a chunk not yet stored. */
   feed(index: number, offset: number, data: Uint8Array): void {
+    if (offset === 0) this.discard(index); // a chunk sent from its start again replaces what was hashed of it
     const position = index * this.geometry.chunkSize + offset;
     if (position !== this.#frontier) return;
     if (offset === 0) this.#snapshots.set(index, copy(this.#state));

@@ -159,6 +159,40 @@ describe('the upload page in real Chromium', function () {
     }
   });
 
+  it('sends under the same flow control: on a 256 KB/s link the WebSocket never queues more than about 2 s of data', async () => {
+    await server.stop();
+    server = await startTestServer({ chunkSize: 4 * 1024 * 1024 });
+    const proxy = await startProxy(server.url, 256 * 1024);
+    try {
+      // Chromium's own count of bytes handed to a WebSocket and not yet sent, read after every send.
+      await page.addInitScript(() => {
+        const send = WebSocket.prototype.send;
+        const w = window as unknown as { maxBuffered: number; sends: number };
+        w.maxBuffered = 0;
+        w.sends = 0;
+        WebSocket.prototype.send = function (this: WebSocket, data) {
+          send.call(this, data);
+          w.sends++;
+          w.maxBuffered = Math.max(w.maxBuffered, this.bufferedAmount);
+        };
+      });
+      const file = await randomFile(dir.path, 3 * 1024 * 1024, 'over-a-slow-link.bin');
+      await page.goto(proxy.url);
+      await page.setInputFiles('#picker', [file.path]);
+      await page.waitForSelector('li.upload[data-phase="done"]', { timeout: 60_000 });
+      expect((await storedBytes(file.md5)).equals(file.data)).to.equal(true);
+      const { maxBuffered, sends } = await page.evaluate(() => {
+        const w = window as unknown as { maxBuffered: number; sends: number };
+        return { maxBuffered: w.maxBuffered, sends: w.sends };
+      });
+      console.log(`      3 MiB at 256 KB/s: ${sends} sends, at most ${(maxBuffered / 1024).toFixed(0)} KiB queued in the WebSocket`);
+      expect(sends).to.be.greaterThan(12); // sent as frames, not as one 3 MiB chunk
+      expect(maxBuffered).to.be.at.most(512 * 1024);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('shows a server-side refusal to the user', async () => {
     await server.stop();
     server = await startTestServer({ maxFileSize: 1000 });
