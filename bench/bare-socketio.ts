@@ -1,8 +1,8 @@
 /*
- * The floor under upwire's transfer phase: socket.io alone carrying the same binary chunks with the
- * same window of acks, written at their offset, no hashing, no LevelDB.
+ * The floor under upwire's transfer phase: socket.io alone carrying binary frames of the same size with the
+ * same bytes in flight, written at their offset, no hashing, no LevelDB.
  *   node bare-socketio.js server <file-to-write>      prints its URL
- *   node bare-socketio.js client <url> <file> <chunkSize> <window>   prints {"seconds": n}
+ *   node bare-socketio.js client <url> <file> <frameSize> <frames in flight>   prints {"seconds": n}
  */
 import { open } from 'node:fs/promises';
 import { createServer } from 'node:http';

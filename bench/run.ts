@@ -1,7 +1,11 @@
 /*
- * npm run bench [-- --runs 5 --size-mib 1024 --large-mib 4096 --small-files 2000]
- * Every comparison is measured in the same run, interleaved, on this machine over loopback; the
- * table shows medians. Results go to bench/results/latest.json and latest.md.
+ * npm run bench [-- --runs 5 --size-mib 1024 --large-mib 4096 --small-files 2000 --sections a,b
+ *                  --baseline <dir of another upwire checkout, built> --link-runs 1 --crowd-runs 1]
+ * Every comparison is measured in the same run, interleaved, on this machine; the table shows
+ * medians. Results go to bench/results/latest.json and latest.md.
+ * Sections: large (1 GiB end to end, phases, instant, watcher, probe), small (many small files),
+ * concurrent (16 x 64 MiB), rss (4 GiB peak RSS), browser (MD5 in Chromium), links (shaped
+ * uplinks, as root), crowd (100 and 300 clients at once).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -10,17 +14,24 @@ import { parseArgs } from 'node:util';
 import { tempDir } from '../test/support/fixtures.js';
 import { CLI } from '../test/support/server.js';
 import { benchBrowserHash } from './browser-hash.js';
+import { crowds } from './crowd.js';
+import { LINKS, shapedLinks } from './links.js';
 import { latencyProbe, stalledWatcher } from './probes.js';
 import { startService, stopService, timed } from './procs.js';
 import { median, randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
+const ALL_SECTIONS = ['large', 'small', 'concurrent', 'rss', 'browser', 'links', 'crowd'];
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     'size-mib': { type: 'string', default: '1024' },
     'large-mib': { type: 'string', default: '4096' },
     'small-files': { type: 'string', default: '2000' },
+    sections: { type: 'string', default: ALL_SECTIONS.join(',') },
+    baseline: { type: 'string' },
+    'link-runs': { type: 'string', default: '1' },
+    'crowd-runs': { type: 'string', default: '1' },
     'no-browser': { type: 'boolean', default: false },
   },
 });
@@ -28,8 +39,11 @@ const RUNS = Number(values.runs);
 const SIZE = Number(values['size-mib']);
 const LARGE = Number(values['large-mib']);
 const SMALL = Number(values['small-files']);
-const CHUNK = 4 * 1024 * 1024;
-const WINDOW = 4;
+const SECTIONS = new Set(values.sections.split(',').filter((s) => !(values['no-browser'] && s === 'browser')));
+/** The CLI of another upwire build (an earlier commit, say) for the 1 GiB end-to-end before/after. */
+const BASELINE_CLI = values.baseline ? join(values.baseline, 'dist/src/cli/main.js') : undefined;
+const FRAME = 1024 * 1024;
+const IN_FLIGHT = 16 * 1024 * 1024;
 
 const samples = new Map<string, number[]>();
 const record = (key: string, value: number) => samples.set(key, [...(samples.get(key) ?? []), value]);
@@ -43,13 +57,13 @@ const fresh = async (name: string) => {
   return dir;
 };
 
-async function upwireServer(fsync: 'on' | 'off') {
+async function upwireServer(fsync: 'on' | 'off', cli = CLI) {
   const dir = await fresh(`upwire-${fsync}`);
-  return startService([CLI, 'serve', '--port', '0', '--upload-dir', join(dir, 'uploads'), '--db-dir', join(dir, 'db'), '--fsync', fsync]);
+  return startService([cli, 'serve', '--port', '0', '--upload-dir', join(dir, 'uploads'), '--db-dir', join(dir, 'db'), '--fsync', fsync]);
 }
 
-async function upwireUpload(url: string, files: string[], extra: string[] = []) {
-  const { seconds, stdout } = await timed(process.execPath, [CLI, 'upload', ...files, '--url', url, ...extra]);
+async function upwireUpload(url: string, files: string[], extra: string[] = [], cli = CLI) {
+  const { seconds, stdout } = await timed(process.execPath, [cli, 'upload', ...files, '--url', url, ...extra]);
   const results = stdout.trim().split('\n').map((l) => JSON.parse(l) as { hashSeconds: number; transferSeconds: number; instant: boolean });
   return { seconds, results };
 }
@@ -67,7 +81,7 @@ function log(text: string) {
   process.stderr.write(`${text}\n`);
 }
 
-// 1-4 and 7 (1 GiB): end to end, phases, instant re-upload, peak RSS.
+// End to end, phases, instant re-upload, peak RSS, a stalled watcher, other connections' latency.
 async function oneLargeFile() {
   const file = await randomFileOfSize(root.path, SIZE);
   for (let run = 1; run <= RUNS; run++) {
@@ -91,8 +105,6 @@ async function oneLargeFile() {
         if (!again.results[0]!.instant) throw new Error('the re-upload was not instant');
         record('instant', again.seconds);
         record('instant-inproc', again.results[0]!.hashSeconds + again.results[0]!.transferSeconds);
-      }
-      if (fsync === 'off') {
         // the same upload again (a fresh server) with a watcher that never reads
         const watched = await upwireServer('off');
         const stalled = await stalledWatcher(watched.url);
@@ -102,18 +114,23 @@ async function oneLargeFile() {
       }
       record(`upwire-${fsync}-rss`, await stopService(server));
     }
+    if (BASELINE_CLI) {
+      const server = await upwireServer('off', BASELINE_CLI);
+      record('baseline-off', (await upwireUpload(server.url, [file], [], BASELINE_CLI)).seconds);
+      record('baseline-off-rss', await stopService(server));
+    }
     const tus = await tusServer();
     record('tus', (await tusUpload(tus.url, [file], 1)).seconds);
     record('tus-rss', await stopService(tus));
     const bare = await startService([join(here, 'bare-socketio.js'), 'server', join(await fresh('bare'), 'out.bin')]);
-    const { stdout } = await timed(process.execPath, [join(here, 'bare-socketio.js'), 'client', bare.url, file, String(CHUNK), String(WINDOW)]);
+    const { stdout } = await timed(process.execPath, [join(here, 'bare-socketio.js'), 'client', bare.url, file, String(FRAME), String(IN_FLIGHT / FRAME)]);
     record('bare', (JSON.parse(stdout) as { seconds: number }).seconds);
     await stopService(bare);
   }
   await rm(file);
 }
 
-// 5: many small files.
+// Many small files.
 async function smallFiles() {
   const dir = await fresh('small-src');
   const files: string[] = [];
@@ -131,7 +148,7 @@ async function smallFiles() {
   }
 }
 
-// 6: 16 concurrent uploads of 64 MiB.
+// 16 concurrent uploads of 64 MiB over one connection (upwire --parallel) against 16 tus uploads.
 async function concurrent() {
   const dir = await fresh('concurrent-src');
   const files: string[] = [];
@@ -147,7 +164,7 @@ async function concurrent() {
   }
 }
 
-// 7: peak server RSS for a large file (one run: memory, not time).
+// Peak server RSS for a large file (one run: memory, not time).
 async function largeFile() {
   log(`[${LARGE} MiB] peak RSS`);
   const file = await randomFileOfSize(root.path, LARGE);
@@ -162,11 +179,13 @@ async function largeFile() {
 
 const started = Date.now();
 try {
-  await oneLargeFile();
-  await smallFiles();
-  await concurrent();
-  await largeFile();
-  if (!values['no-browser']) {
+  if (SECTIONS.has('large')) await oneLargeFile();
+  if (SECTIONS.has('links')) await shapedLinks(record, log, fresh, Number(values['link-runs']));
+  if (SECTIONS.has('crowd')) await crowds(record, log, fresh, [100, 300], Number(values['crowd-runs']));
+  if (SECTIONS.has('small')) await smallFiles();
+  if (SECTIONS.has('concurrent')) await concurrent();
+  if (SECTIONS.has('rss')) await largeFile();
+  if (SECTIONS.has('browser')) {
     const b = await benchBrowserHash(SIZE, 3);
     record('browser-spark', b.sparkMiBps);
     record('browser-wasm', b.wasmMiBps);
@@ -178,29 +197,61 @@ try {
 const rate = (seconds: number) => `${(SIZE / seconds).toFixed(0)} MiB/s`;
 const s = (key: string) => `${med(key).toFixed(2)} s`;
 const x = (a: string, b: string) => `${(med(a) / med(b)).toFixed(2)}x`;
-const rows: [string, string, string, string][] = [
-  [`end to end ${SIZE} MiB, FSYNC=off`, `${s('upwire-off')} (${rate(med('upwire-off'))})`, `tus ${s('tus')} (${rate(med('tus'))})`, x('upwire-off', 'tus')],
-  [`end to end ${SIZE} MiB, FSYNC=on`, `${s('upwire-on')} (${rate(med('upwire-on'))})`, `tus ${s('tus')}`, x('upwire-on', 'tus')],
-  ['hash phase', s('upwire-off-hash'), `md5sum ${s('md5sum')}`, x('upwire-off-hash', 'md5sum')],
-  ['transfer phase, FSYNC=off', s('upwire-off-transfer'), `bare socket.io ${s('bare')}`, x('upwire-off-transfer', 'bare')],
-  ['transfer phase, FSYNC=on', s('upwire-on-transfer'), `bare socket.io ${s('bare')}`, x('upwire-on-transfer', 'bare')],
-  [`end to end ${SIZE} MiB with a watcher that never reads`, s('stalled-watcher'), `no watcher ${s('upwire-off')}`, x('stalled-watcher', 'upwire-off')],
-  [`other connections during a ${SIZE} MiB upload: status round trip`, `p50 ${med('probe-p50').toFixed(1)} ms, p99 ${med('probe-p99').toFixed(1)} ms`, `max ${med('probe-max').toFixed(1)} ms`, ''],
-  [`instant re-upload ${SIZE} MiB (CLI wall)`, s('instant'), `md5sum ${s('md5sum')}`, x('instant', 'md5sum')],
-  ['instant re-upload (in process)', s('instant-inproc'), `md5sum ${s('md5sum')}`, x('instant-inproc', 'md5sum')],
-  [`${SMALL} files of 16 KiB, FSYNC=off`, `${med('small-upwire-off').toFixed(0)} files/s`, `tus ${med('small-tus').toFixed(0)} files/s`, x('small-upwire-off', 'small-tus')],
-  [`${SMALL} files of 16 KiB, FSYNC=on`, `${med('small-upwire-on').toFixed(0)} files/s`, `tus ${med('small-tus').toFixed(0)} files/s`, x('small-upwire-on', 'small-tus')],
-  ['16 concurrent x 64 MiB', `${med('conc-upwire').toFixed(0)} MiB/s`, `tus ${med('conc-tus').toFixed(0)} MiB/s`, x('conc-upwire', 'conc-tus')],
-  ['server peak RSS, 16 concurrent', `${med('conc-upwire-rss').toFixed(0)} MiB`, `tus ${med('conc-tus-rss').toFixed(0)} MiB`, x('conc-upwire-rss', 'conc-tus-rss')],
-  [`server peak RSS, ${SIZE} MiB`, `${med('upwire-off-rss').toFixed(0)} MiB`, `tus ${med('tus-rss').toFixed(0)} MiB`, x('upwire-off-rss', 'tus-rss')],
-  [`server peak RSS, ${LARGE} MiB`, `${med('large-upwire-rss').toFixed(0)} MiB`, `tus ${med('large-tus-rss').toFixed(0)} MiB`, x('large-upwire-rss', 'large-tus-rss')],
-];
-if (samples.has('browser-wasm')) {
+const has = (key: string) => samples.has(key);
+const rows: [string, string, string, string][] = [];
+if (has('upwire-off')) {
+  rows.push(
+    [`end to end ${SIZE} MiB, FSYNC=off`, `${s('upwire-off')} (${rate(med('upwire-off'))})`, `tus ${s('tus')} (${rate(med('tus'))})`, x('upwire-off', 'tus')],
+    [`end to end ${SIZE} MiB, FSYNC=on`, `${s('upwire-on')} (${rate(med('upwire-on'))})`, `tus ${s('tus')}`, x('upwire-on', 'tus')],
+  );
+  if (has('baseline-off')) rows.push([`end to end ${SIZE} MiB, FSYNC=off, against the baseline build`, s('upwire-off'), `baseline ${s('baseline-off')}`, x('upwire-off', 'baseline-off')]);
+  rows.push(
+    ['hash phase', s('upwire-off-hash'), `md5sum ${s('md5sum')}`, x('upwire-off-hash', 'md5sum')],
+    ['transfer phase, FSYNC=off', s('upwire-off-transfer'), `bare socket.io ${s('bare')}`, x('upwire-off-transfer', 'bare')],
+    ['transfer phase, FSYNC=on', s('upwire-on-transfer'), `bare socket.io ${s('bare')}`, x('upwire-on-transfer', 'bare')],
+    [`end to end ${SIZE} MiB with a watcher that never reads`, s('stalled-watcher'), `no watcher ${s('upwire-off')}`, x('stalled-watcher', 'upwire-off')],
+    [`other connections during a ${SIZE} MiB upload: status round trip`, `p50 ${med('probe-p50').toFixed(1)} ms, p99 ${med('probe-p99').toFixed(1)} ms`, `max ${med('probe-max').toFixed(1)} ms`, ''],
+    [`instant re-upload ${SIZE} MiB (CLI wall)`, s('instant'), `md5sum ${s('md5sum')}`, x('instant', 'md5sum')],
+    ['instant re-upload (in process)', s('instant-inproc'), `md5sum ${s('md5sum')}`, x('instant-inproc', 'md5sum')],
+    [`server peak RSS, ${SIZE} MiB`, `${med('upwire-off-rss').toFixed(0)} MiB`, `tus ${med('tus-rss').toFixed(0)} MiB`, x('upwire-off-rss', 'tus-rss')],
+  );
+  if (has('baseline-off-rss')) rows.push([`server peak RSS, ${SIZE} MiB, against the baseline build`, `${med('upwire-off-rss').toFixed(0)} MiB`, `baseline ${med('baseline-off-rss').toFixed(0)} MiB`, x('upwire-off-rss', 'baseline-off-rss')]);
+}
+for (const { rate: link, mib, bitsPerSecond } of LINKS) {
+  if (!has(`link-${link}-upwire`)) continue;
+  const limit = (mib * 1024 * 1024 * 8) / bitsPerSecond;
+  rows.push(
+    [`${mib} MiB over a ${link} uplink (limit ${limit.toFixed(1)} s)`, `${s(`link-${link}-upwire`)}, ${med(`link-${link}-upwire-retries`)} retries`, `tus ${s(`link-${link}-tus`)}`, x(`link-${link}-upwire`, `link-${link}-tus`)],
+    [`status round trip on the uploading connection, ${link}`, `p50 ${med(`link-${link}-status-p50`).toFixed(0)} ms`, `max ${med(`link-${link}-status-max`).toFixed(0)} ms`, ''],
+  );
+}
+for (const count of [100, 300]) {
+  if (!has(`crowd-${count}-upwire`)) continue;
+  rows.push(
+    [`${count} clients x 16 MiB at once: wall`, `${s(`crowd-${count}-upwire`)}, ${med(`crowd-${count}-upwire-failures`)} failed`, `tus ${s(`crowd-${count}-tus`)}, ${med(`crowd-${count}-tus-failures`)} failed`, x(`crowd-${count}-upwire`, `crowd-${count}-tus`)],
+    [`${count} clients x 16 MiB at once: server peak RSS`, `${med(`crowd-${count}-upwire-rss`).toFixed(0)} MiB`, `tus ${med(`crowd-${count}-tus-rss`).toFixed(0)} MiB`, x(`crowd-${count}-upwire-rss`, `crowd-${count}-tus-rss`)],
+  );
+}
+if (has('small-upwire-off')) {
+  rows.push(
+    [`${SMALL} files of 16 KiB, FSYNC=off`, `${med('small-upwire-off').toFixed(0)} files/s`, `tus ${med('small-tus').toFixed(0)} files/s`, x('small-upwire-off', 'small-tus')],
+    [`${SMALL} files of 16 KiB, FSYNC=on`, `${med('small-upwire-on').toFixed(0)} files/s`, `tus ${med('small-tus').toFixed(0)} files/s`, x('small-upwire-on', 'small-tus')],
+  );
+}
+if (has('conc-upwire')) {
+  rows.push(
+    ['16 concurrent x 64 MiB', `${med('conc-upwire').toFixed(0)} MiB/s`, `tus ${med('conc-tus').toFixed(0)} MiB/s`, x('conc-upwire', 'conc-tus')],
+    ['server peak RSS, 16 concurrent', `${med('conc-upwire-rss').toFixed(0)} MiB`, `tus ${med('conc-tus-rss').toFixed(0)} MiB`, x('conc-upwire-rss', 'conc-tus-rss')],
+  );
+}
+if (has('large-upwire-rss')) rows.push([`server peak RSS, ${LARGE} MiB`, `${med('large-upwire-rss').toFixed(0)} MiB`, `tus ${med('large-tus-rss').toFixed(0)} MiB`, x('large-upwire-rss', 'large-tus-rss')]);
+if (has('browser-wasm')) {
   rows.push([`browser MD5 (Chromium, ${SIZE} MiB)`, `hash-wasm ${med('browser-wasm').toFixed(0)} MiB/s`, `spark-md5 ${med('browser-spark').toFixed(0)} MiB/s`, x('browser-wasm', 'browser-spark')]);
 }
-const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, loopback`;
+const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; medians of ${RUNS} interleaved runs (RSS at ${LARGE} MiB: one run). Chunks 4 MiB, window ${WINDOW}.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; loopback unless a link is named; medians of ${RUNS} interleaved runs ` +
+  `(shaped links ${values['link-runs']}, crowds ${values['crowd-runs']}, RSS at ${LARGE} MiB: one run). Chunks 4 MiB, sent as frames of up to 1 MiB, at most 16 MiB in flight.`,
   '',
   '| what | upwire | compared with | ratio |',
   '|---|---|---|---|',

@@ -1,6 +1,6 @@
 /**
  * tus-js-client uploading files from disk (one PATCH each, its default), `parallel` at a time:
- * `node tus-client.js <endpoint> <parallel> <files...>` prints {"seconds": n}.
+ * `node tus-client.js <endpoint> <parallel> <files...>` prints {"seconds": n, "failures": n}.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -25,7 +25,8 @@ async function uploadOne(path: string): Promise<void> {
 
 const started = performance.now();
 const queue = files.values();
+let failures = 0;
 await Promise.all(Array.from({ length: Number(parallelArg) }, async () => {
-  for (const path of queue) await uploadOne(path);
+  for (const path of queue) await uploadOne(path).catch(() => failures++);
 }));
-console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000 }));
+console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, failures }));

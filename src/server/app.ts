@@ -5,7 +5,8 @@ import { Decoder, Encoder } from 'socket.io-parser';
 import { KiB, MAX_FRAME_SIZE, MiB, UPLOAD_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../protocol/index.js';
 import { roleOf, type Role } from './auth.js';
 import type { ServerConfig } from './config.js';
-import { Disk } from './disk.js';
+import { FileSystemBytes } from './bytes/file-system.js';
+import { MemoryLocker } from './lock/memory.js';
 import { fanOut } from './events.js';
 import { registerHandlers } from './handlers.js';
 import { httpHandler } from './http.js';
@@ -58,13 +59,13 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   const stores = new LevelStores(config.dbDir);
   await stores.open();
   try {
-    const disk = new Disk(config.uploadDir);
-    await disk.open();
+    const bytes = new FileSystemBytes(config.uploadDir);
+    await bytes.open();
     const intake = new Intake({ total: config.maxBufferedBytes, perConnection: Math.min(config.maxBufferedBytes, MAX_CONNECTION_BUFFER) });
     // Read when /metrics is scraped, by which time `service` below exists.
     const metrics: Metrics = new Metrics((): number => service.snapshot().length, intake);
     // The HTTP handler is registered before socket.io attaches, so socket.io can route around it.
-    const http = createServer(httpHandler({ files: stores, disk, uploadToken: config.uploadToken, watchToken: config.watchToken, metrics }));
+    const http = createServer(httpHandler({ files: stores, bytes, uploadToken: config.uploadToken, watchToken: config.watchToken, metrics, sendTimeoutMs: config.sendTimeoutMs }));
     const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
       maxHttpBufferSize: MAX_FRAME_BYTES,
       pingInterval: PING_INTERVAL_MS,
@@ -76,7 +77,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     });
     const nsp = io.of(UPLOAD_NAMESPACE);
     const hub = new WatcherHub(nsp);
-    const service = new UploadService({ uploads: stores, files: stores, disk, events: fanOut(hub, metrics, logEndings(log)), config });
+    const service = new UploadService({ uploads: stores, files: stores, bytes, locker: new MemoryLocker(), events: fanOut(hub, metrics, logEndings(log)), config });
     await service.open();
     nsp.use((socket, next) => {
       const role = roleOf((socket.handshake.auth as { token?: unknown }).token, config);

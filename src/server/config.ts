@@ -28,6 +28,8 @@ export interface ServerConfig {
   verify: 'received' | 'disk';
   /** Frame bytes held in memory (received, not yet written) across all connections; beyond, E_BUSY. */
   maxBufferedBytes: number;
+  /** A download whose reader reads nothing for this long (ms) is closed. */
+  sendTimeoutMs: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -48,6 +50,7 @@ export const DEFAULTS: ServerConfig = {
   idleTimeoutMs: 15 * 60_000,
   verify: 'received',
   maxBufferedBytes: 128 * 1024 * 1024,
+  sendTimeoutMs: 60_000,
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -69,6 +72,7 @@ const SETTINGS = {
   idleTimeoutMs: { env: 'IDLE_TIMEOUT', flag: 'idle-timeout', parse: parseDuration },
   verify: { env: 'VERIFY', flag: 'verify', parse: parseVerify },
   maxBufferedBytes: { env: 'MAX_BUFFERED', flag: 'max-buffered', parse: parseBytes },
+  sendTimeoutMs: { env: 'SEND_TIMEOUT', flag: 'send-timeout', parse: parseDuration },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {

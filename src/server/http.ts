@@ -2,15 +2,25 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseMd5, UpwireError } from '../protocol/index.js';
 import { bearerToken, roleOf } from './auth.js';
-import type { Disk } from './disk.js';
+import type { ByteStore } from './bytes/types.js';
 import type { Metrics } from './metrics.js';
 import { fileInfo } from './service.js';
 import type { FileIndex, FileRecord } from './store/types.js';
 
-export interface HttpDeps { files: FileIndex; disk: Disk; uploadToken: string | undefined; watchToken: string | undefined; metrics: Metrics }
+export interface HttpDeps {
+  files: FileIndex;
+  bytes: ByteStore;
+  uploadToken: string | undefined;
+  watchToken: string | undefined;
+  metrics: Metrics;
+  /** A response that makes no progress this long (its reader stopped reading) is closed. */
+  sendTimeoutMs: number;
+}
 
 /** The bundled page (npm run build): dist/public beside dist/src/server. */
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
@@ -56,7 +66,9 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   }
   const record = await deps.files.getFile(md5);
   if (!record) return sendError(res, 404, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
-  return download(req, res, record, deps.disk.storePath(md5));
+  const size = await deps.bytes.storedSize(md5);
+  if (size === undefined) return sendError(res, 404, 'E_NOT_FOUND', `the stored file ${md5} is gone`);
+  return download(req, res, record, size, (start, end) => deps.bytes.readStored(md5, start, end), deps.sendTimeoutMs);
 }
 
 /** Files of the page bundle; the name was matched against a strict pattern, so it cannot leave PUBLIC_DIR. */
@@ -78,7 +90,16 @@ async function sendAsset(req: IncomingMessage, res: ServerResponse, name: string
     res.end();
     return;
   }
-  createReadStream(path).on('error', (err) => res.destroy(err)).pipe(res);
+  await send(createReadStream(path), res, 60_000);
+}
+
+/**
+ * Streams a body and closes the source whatever happens: a reader that goes away early, or one that
+ * stops reading for `timeoutMs`, must not keep a file descriptor (or the bytes queued for it).
+ */
+async function send(source: Readable, res: ServerResponse, timeoutMs: number): Promise<void> {
+  res.setTimeout(timeoutMs, () => res.destroy(new Error(`no progress in ${timeoutMs} ms`)));
+  await pipeline(source, res).catch(() => {}); // the response is gone already; pipeline has closed the source
 }
 
 async function listFiles(res: ServerResponse, files: FileIndex): Promise<void> {
@@ -87,8 +108,10 @@ async function listFiles(res: ServerResponse, files: FileIndex): Promise<void> {
   sendJson(res, 200, { files: list });
 }
 
-async function download(req: IncomingMessage, res: ServerResponse, record: FileRecord, path: string): Promise<void> {
-  const { size } = await stat(path);
+async function download(
+  req: IncomingMessage, res: ServerResponse, record: FileRecord, size: number,
+  open: (start: number, end: number) => Readable, timeoutMs: number,
+): Promise<void> {
   const etag = `"${record.md5}"`;
   res.setHeader('ETag', etag);
   res.setHeader('Accept-Ranges', 'bytes');
@@ -114,9 +137,7 @@ async function download(req: IncomingMessage, res: ServerResponse, record: FileR
     res.end();
     return;
   }
-  const stream = createReadStream(path, { start, end, highWaterMark: 1024 * 1024 });
-  stream.on('error', (err) => res.destroy(err));
-  stream.pipe(res);
+  await send(open(start, end), res, timeoutMs);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Digests } from './disk.js';
+import type { Digests } from './digests.js';
 
 interface State { md5: Hash; sha256: Hash }
 

@@ -1,20 +1,23 @@
+import { Readable } from 'node:stream';
 import {
-  chunkCount, MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE, UpwireError,
+  chunkCount, UpwireError,
   type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
   type ParsedInit, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
 import type { ServerConfig } from './config.js';
-import { digestsOfFile, type Disk } from './disk.js';
+import type { ByteStore, ByteStoreCapabilities } from './bytes/types.js';
+import { digestsOfStream } from './digests.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
-import { KeyedLock } from './keyed-lock.js';
+import { withLock, type Locker } from './lock/types.js';
 import { SessionClosed, UploadSession, type FrameResult, type SessionDeps } from './session.js';
 import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
   uploads: UploadStateStore;
   files: FileIndex;
-  disk: Disk;
+  bytes: ByteStore;
+  locker: Locker;
   events: UploadEvents;
   config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'fsync' | 'verify'>;
 }
@@ -26,7 +29,6 @@ const IDLE_UNLOAD_MS = 5 * 60_000;
 export class UploadService {
   readonly #deps: ServiceDeps;
   readonly #sessions = new Map<string, UploadSession>();
-  readonly #lock = new KeyedLock();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
@@ -42,7 +44,8 @@ export class UploadService {
 
   async init(request: ParsedInit): Promise<CompleteStatus | PartialStatus> {
     const { md5, size } = request;
-    const { maxFileSize } = this.#deps.config;
+    const { maxPartSize, maxParts } = this.#deps.bytes.capabilities;
+    const maxFileSize = Math.min(this.#deps.config.maxFileSize, maxPartSize * maxParts);
     if (size > maxFileSize) throw new UpwireError('E_TOO_LARGE', `size ${size} is above the limit of ${maxFileSize} bytes`, { maxFileSize });
     const { events } = this.#deps;
     const stored = await this.#completed(md5, size);
@@ -50,7 +53,7 @@ export class UploadService {
       events.initialized('instant', md5);
       return stored;
     }
-    return this.#lock.run(md5, async () => {
+    return this.#locked(md5, async () => {
       const again = await this.#completed(md5, size);
       if (again) {
         events.initialized('instant', md5);
@@ -73,7 +76,7 @@ export class UploadService {
   async chunk({ md5, index, total, offset, data }: ParsedChunk, client = 'local'): Promise<ChunkAck> {
     // A session closed under the write (started over, unloaded) is opened again once.
     for (let attempt = 0; ; attempt++) {
-      const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
+      const session = this.#sessions.get(md5) ?? (await this.#locked(md5, () => this.#load(md5)));
       if (!session) {
         // A late frame for a file that is complete now (another client finished it) is harmless.
         if (await this.#deps.files.getFile(md5)) return { index, offset, accepted: false, stored: true, next: null, received: total, total };
@@ -94,14 +97,16 @@ export class UploadService {
   }
 
   async merge(md5: string): Promise<CompleteStatus> {
-    return (await this.#completed(md5)) ?? this.#lock.run(md5, async () => {
+    return (await this.#completed(md5)) ?? this.#locked(md5, async () => {
       const done = await this.#completed(md5);
       if (done) return done;
       const session = await this.#load(md5);
       if (!session) throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}`);
-      if (!session.complete) {
+      // The state store is the authority on what is stored; the session is a cache of it.
+      const recorded = session.complete ? (await this.#deps.uploads.receivedIndices(md5)).length : session.receivedCount;
+      if (!session.complete || recorded !== session.meta.total) {
         const { missing } = session.status();
-        throw new UpwireError('E_INCOMPLETE', `${session.meta.total - session.receivedCount} chunks are missing`, { missing });
+        throw new UpwireError('E_INCOMPLETE', `${session.meta.total - Math.min(recorded, session.receivedCount)} chunks are missing`, { missing });
       }
       const verifyStarted = performance.now();
       const sha256 = await session.verify();
@@ -114,7 +119,7 @@ export class UploadService {
       await session.close();
       this.#sessions.delete(md5);
       failpoint('before-rename');
-      await this.#deps.disk.promote(md5, this.#deps.config.fsync);
+      await this.#deps.bytes.commit(md5, this.#deps.config.fsync);
       failpoint('after-rename');
       const file = await this.#finalize(session.meta, sha256);
       this.#deps.events.complete(file);
@@ -125,13 +130,13 @@ export class UploadService {
   async status(md5: string): Promise<CompleteStatus | PartialStatus | NoneStatus> {
     const done = await this.#completed(md5);
     if (done) return done;
-    const session = this.#sessions.get(md5) ?? (await this.#lock.run(md5, () => this.#load(md5)));
+    const session = this.#sessions.get(md5) ?? (await this.#locked(md5, () => this.#load(md5)));
     return session ? session.status() : { status: 'none' };
   }
 
   /** Forgets a partial upload and deletes its temp data; a completed file is never touched. */
   abort(md5: string): Promise<void> {
-    return this.#lock.run(md5, async () => {
+    return this.#locked(md5, async () => {
       if (await this.#forget(md5)) this.#deps.events.ended({ md5, reason: 'aborted' });
     });
   }
@@ -148,13 +153,13 @@ export class UploadService {
       const session = this.#sessions.get(meta.md5);
       const lastActive = Math.max(meta.updatedAt, session?.lastActive ?? 0);
       if (session?.busy || now - lastActive < partialTtlMs) continue;
-      await this.#lock.run(meta.md5, async () => {
+      await this.#locked(meta.md5, async () => {
         if (await this.#forget(meta.md5)) this.#deps.events.ended({ md5: meta.md5, reason: 'expired' });
       });
     }
     for (const session of this.#sessions.values()) {
       if (!session.busy && now - session.lastActive > IDLE_UNLOAD_MS) {
-        await this.#lock.run(session.md5, () => this.#unload(session));
+        await this.#locked(session.md5, () => this.#unload(session));
       }
     }
   }
@@ -162,7 +167,12 @@ export class UploadService {
   /** Lets in-flight writes finish and closes every temp file. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
-    await Promise.all([...this.#sessions.values()].map((s) => this.#lock.run(s.md5, () => this.#unload(s))));
+    await Promise.all([...this.#sessions.values()].map((s) => this.#locked(s.md5, () => this.#unload(s))));
+  }
+
+  /** Runs `task` holding the md5's lock. */
+  #locked<T>(md5: string, task: () => Promise<T>): Promise<T> {
+    return withLock(this.#deps.locker, md5, task);
   }
 
   async #completed(md5: string, size?: number): Promise<CompleteStatus | undefined> {
@@ -186,7 +196,7 @@ export class UploadService {
   async #create(request: ParsedInit): Promise<UploadSession> {
     const { md5, size, name, type } = request;
     await this.#checkSpace(size);
-    const chunkSize = chooseChunkSize(request.chunkSize ?? this.#deps.config.chunkSize, size);
+    const chunkSize = chooseChunkSize(request.chunkSize ?? this.#deps.config.chunkSize, size, this.#deps.bytes.capabilities);
     const now = Date.now();
     const meta: UploadMeta = { md5, size, chunkSize, total: chunkCount(size, chunkSize), name, type, createdAt: now, updatedAt: now };
     // No indices can exist without their meta (deleteUpload clears indices first), so a new upload starts empty.
@@ -199,7 +209,7 @@ export class UploadService {
 
   /** The new upload must fit in the free space left once the open uploads have their remaining bytes. */
   async #checkSpace(size: number): Promise<void> {
-    const free = await this.#deps.disk.freeBytes();
+    const free = await this.#deps.bytes.freeBytes();
     let reserved = 0;
     for (const session of this.#sessions.values()) reserved += session.meta.size - session.receivedBytes;
     if (size > free - reserved) {
@@ -220,7 +230,7 @@ export class UploadService {
     if (session) await this.#unload(session);
     const known = session !== undefined || (await this.#deps.uploads.getUpload(md5)) !== undefined;
     await this.#deps.uploads.deleteUpload(md5);
-    await this.#deps.disk.removeTemp(md5);
+    await this.#deps.bytes.removePartial(md5);
     return known;
   }
 
@@ -232,7 +242,7 @@ export class UploadService {
   async #startOver(session: UploadSession): Promise<void> {
     await this.#unload(session);
     await this.#deps.uploads.clearChunks(session.md5);
-    await this.#deps.disk.removeTemp(session.md5);
+    await this.#deps.bytes.removePartial(session.md5);
   }
 
   async #unload(session: UploadSession): Promise<void> {
@@ -246,19 +256,23 @@ export class UploadService {
    * ever renamed into the store, so a file found there is trusted.
    */
   async #recover(meta: UploadMeta): Promise<void> {
-    const { uploads, files, disk } = this.#deps;
+    const { uploads, files, bytes } = this.#deps;
     if (await files.getFile(meta.md5)) {
       await uploads.deleteUpload(meta.md5);
-      await disk.removeTemp(meta.md5);
-    } else if (await disk.exists(disk.storePath(meta.md5))) {
-      // verified before the rename; its SHA-256 is computed again here, from the stored file
-      await this.#finalize(meta, (await digestsOfFile(disk.storePath(meta.md5))).sha256);
+      await bytes.removePartial(meta.md5);
+      return;
+    }
+    const size = await bytes.storedSize(meta.md5);
+    if (size !== undefined) {
+      // verified before the commit; its SHA-256 is computed again here, from the stored file
+      const { sha256 } = await digestsOfStream(size === 0 ? Readable.from([]) : bytes.readStored(meta.md5, 0, size - 1));
+      await this.#finalize(meta, sha256);
     }
   }
 
   #sessionDeps(): SessionDeps {
-    const { uploads, disk, events, config } = this.#deps;
-    return { uploads, disk, events, fsync: config.fsync, verify: config.verify };
+    const { uploads, bytes, events, config } = this.#deps;
+    return { uploads, bytes, events, fsync: config.fsync, verify: config.verify };
   }
 }
 
@@ -270,8 +284,8 @@ function sizeMismatch(md5: string, size: number): UpwireError {
   return new UpwireError('E_SIZE_MISMATCH', `${md5} is already known with size ${size}`, { size });
 }
 
-/** The client's wish clamped to the server's bounds, and raised for huge files to cap the chunk count. */
-export function chooseChunkSize(wish: number, size: number): number {
-  const floor = Math.ceil(size / MAX_CHUNKS / MIN_CHUNK_SIZE) * MIN_CHUNK_SIZE;
-  return Math.min(MAX_CHUNK_SIZE, Math.max(MIN_CHUNK_SIZE, wish, floor));
+/** The client's wish clamped to what the byte store takes, and raised for huge files to cap the chunk count. */
+export function chooseChunkSize(wish: number, size: number, { minPartSize, maxPartSize, maxParts }: ByteStoreCapabilities): number {
+  const floor = Math.ceil(size / maxParts / minPartSize) * minPartSize;
+  return Math.min(maxPartSize, Math.max(minPartSize, wish, floor));
 }

@@ -1,10 +1,10 @@
-import type { FileHandle } from 'node:fs/promises';
 import {
   chunkLength, MIN_FRAME_SIZE, missingRanges, UpwireError,
   type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
 import { Assemblies, type Assembly } from './assemblies.js';
-import { digestsOfFile, readAt, writeAt, type Disk } from './disk.js';
+import type { ByteStore, PartialBytes } from './bytes/types.js';
+import { digestsOfPartial } from './digests.js';
 import { crash, failpoint, reached } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -46,10 +46,10 @@ class RateWindow {
 
 export interface SessionDeps {
   uploads: UploadStateStore;
-  disk: Disk;
+  bytes: ByteStore;
   fsync: boolean;
   events: Pick<UploadEvents, 'written'>;
-  /** 'received': hash chunks as they arrive (no second read). 'disk': hash the temp file at merge. */
+  /** 'received': hash chunks as they arrive (no second read). 'disk': hash the stored bytes at merge. */
   verify: 'received' | 'disk';
 }
 
@@ -64,7 +64,7 @@ export class UploadSession {
   receivedBytes = 0;
   lastActive = Date.now();
   readonly #deps: SessionDeps;
-  readonly #file: FileHandle;
+  readonly #bytes: PartialBytes;
   readonly #stored: Uint8Array;
   readonly #assemblies: Assemblies;
   /** The writes of one chunk run one after another, so a chunk started over lands after the old bytes. */
@@ -79,9 +79,9 @@ export class UploadSession {
   readonly #senders = new Map<string, number>();
   readonly #rate = new RateWindow();
 
-  private constructor(meta: UploadMeta, file: FileHandle, deps: SessionDeps) {
+  private constructor(meta: UploadMeta, deps: SessionDeps) {
     this.meta = meta;
-    this.#file = file;
+    this.#bytes = deps.bytes.partial(meta.md5);
     this.#deps = deps;
     this.#stored = new Uint8Array(meta.total);
     this.#hasher = new PrefixHasher(meta, (i) => this.isStored(i), (i) => this.#readChunk(i));
@@ -89,26 +89,22 @@ export class UploadSession {
   }
 
   /**
-   * Opens the temp file and the recorded indices. Indices whose bytes the temp file cannot hold
-   * (truncated or deleted behind our back) are not trusted: the upload starts over.
+   * Loads the recorded indices. Indices whose bytes the store cannot hold (a temp file truncated or
+   * deleted behind our back) are not trusted: the upload starts over. Nothing is opened until bytes come.
    */
   static async open(meta: UploadMeta, deps: SessionDeps, { fresh = false } = {}): Promise<UploadSession> {
-    const file = await deps.disk.openTemp(meta.md5);
-    try {
-      const session = new UploadSession(meta, file, deps);
-      if (fresh) return session;
-      const indices = await deps.uploads.receivedIndices(meta.md5);
-      const needed = indices.reduce((end, i) => Math.max(end, i * meta.chunkSize + session.lengthOf(i)), 0);
-      if ((await file.stat()).size < needed) {
-        await deps.uploads.clearChunks(meta.md5);
-      } else {
-        for (const index of indices) if (index < meta.total) session.#mark(index);
-      }
-      return session;
-    } catch (err) {
-      await file.close();
-      throw err;
+    const session = new UploadSession(meta, deps);
+    // A zero-byte upload has no chunk to write: its empty file is made now, so the merge commits it like any other.
+    if (fresh && meta.size === 0) await session.#bytes.write(0, new Uint8Array(0));
+    if (fresh) return session;
+    const indices = await deps.uploads.receivedIndices(meta.md5);
+    const needed = indices.reduce((end, i) => Math.max(end, i * meta.chunkSize + session.lengthOf(i)), 0);
+    if ((await session.#bytes.size()) < needed) {
+      await deps.uploads.clearChunks(meta.md5);
+    } else {
+      for (const index of indices) if (index < meta.total) session.#mark(index);
     }
+    return session;
   }
 
   get md5(): string {
@@ -207,10 +203,10 @@ export class UploadSession {
     const started = performance.now();
     const position = assembly.index * this.meta.chunkSize + offset;
     if (reached('mid-chunk-write')) {
-      await writeAt(this.#file, data.subarray(0, data.length >> 1), position);
+      await this.#bytes.write(position, data.subarray(0, data.length >> 1));
       crash();
     }
-    await writeAt(this.#file, data, position);
+    await this.#bytes.write(position, data);
     assembly.written += data.length;
     this.#deps.events.written(data.length, (performance.now() - started) / 1000);
   }
@@ -233,7 +229,7 @@ export class UploadSession {
         const group = this.#queue;
         this.#queue = [];
         try {
-          if (this.#deps.fsync) await this.#file.datasync();
+          if (this.#deps.fsync) await this.#bytes.flush();
           this.meta.updatedAt = Date.now();
           await this.#deps.uploads.recordChunks(this.meta, group.map((p) => p.index), this.#deps.fsync);
           failpoint('after-chunk-index');
@@ -257,19 +253,19 @@ export class UploadSession {
 
   async #readChunk(index: number): Promise<Uint8Array> {
     this.#readBuffer ??= new Uint8Array(this.meta.chunkSize);
-    return readAt(this.#file, this.#readBuffer, this.lengthOf(index), index * this.meta.chunkSize);
+    return this.#bytes.read(index * this.meta.chunkSize, this.lengthOf(index), this.#readBuffer);
   }
 
   /**
-   * The stored content's SHA-256 when it hashes to the upload's MD5 and the temp file still holds
-   * all of it; undefined otherwise. The hashes are of the bytes as received (no second read), so a
+   * The stored content's SHA-256 when it hashes to the upload's MD5 and the store still holds all
+   * of it; undefined otherwise. The hashes are of the bytes as received (no second read), so a temp
    * file truncated or removed behind our back is caught by its size here.
    */
   async verify(): Promise<string | undefined> {
-    const onDisk = await this.#deps.disk.sizeOfTemp(this.md5);
-    if (onDisk !== this.meta.size) return undefined;
+    const held = await this.#bytes.size();
+    if (held !== this.meta.size) return undefined;
     const { md5, sha256 } = this.#deps.verify === 'disk'
-      ? await digestsOfFile(this.#deps.disk.tempPath(this.md5))
+      ? await digestsOfPartial(this.#bytes, held)
       : await this.#hasher.digest();
     return md5 === this.meta.md5 ? sha256 : undefined;
   }
@@ -283,11 +279,11 @@ export class UploadSession {
     return this.#active.size > 0;
   }
 
-  /** Refuses new frames, lets in-flight writes finish, then closes the temp file. */
+  /** Refuses new frames, lets in-flight writes finish, then lets go of the bytes' handle. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.settled();
-    await this.#file.close();
+    await this.#bytes.release();
   }
 }

@@ -9,6 +9,8 @@ const run = promisify(execFile);
  * link of `rate`. The server listens on `hostAddress`; `spawnInside` starts a process in the namespace.
  */
 export interface ShapedLink {
+  /** The namespace's name (`ip netns exec <namespace> ...`). */
+  namespace: string;
   hostAddress: string;
   spawnInside(command: string, args: string[]): ReturnType<typeof spawn>;
   /** Bytes the shaper sent and dropped, as tc reports them. */
@@ -67,6 +69,7 @@ export async function createShapedLink(rate: string, { burst = '4kb', latency = 
     throw err;
   }
   return {
+    namespace: ns,
     hostAddress,
     spawnInside: (command, args) => spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
     async stats() {

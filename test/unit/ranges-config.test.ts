@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { chunkCount, chunkLength, countOf, indicesOf, missingRanges, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../src/protocol/index.js';
 import { ConfigError, DEFAULTS, loadConfig, parseBytes, parseDuration } from '../../src/server/config.js';
 import { parseRange } from '../../src/server/http.js';
+import { FileSystemBytes } from '../../src/server/bytes/file-system.js';
 import { chooseChunkSize } from '../../src/server/service.js';
 
 describe('chunk geometry and ranges', () => {
@@ -23,12 +24,15 @@ describe('chunk geometry and ranges', () => {
     expect(missingRanges(3, () => false)).to.deep.equal([[0, 3]]);
   });
 
-  it('clamps a chunk size wish into the server bounds', () => {
-    expect(chooseChunkSize(1, 100)).to.equal(MIN_CHUNK_SIZE);
-    expect(chooseChunkSize(2 ** 40, 100)).to.equal(MAX_CHUNK_SIZE);
-    expect(chooseChunkSize(4 * 2 ** 20, 100)).to.equal(4 * 2 ** 20);
+  it('clamps a chunk size wish into what the byte store takes', () => {
+    const { capabilities } = new FileSystemBytes('unused');
+    expect(chooseChunkSize(1, 100, capabilities)).to.equal(MIN_CHUNK_SIZE);
+    expect(chooseChunkSize(2 ** 40, 100, capabilities)).to.equal(MAX_CHUNK_SIZE);
+    expect(chooseChunkSize(4 * 2 ** 20, 100, capabilities)).to.equal(4 * 2 ** 20);
     // a 1 TiB file with 64 KiB chunks would need 16M indices: the chunk grows instead
-    expect(chunkCount(2 ** 40, chooseChunkSize(MIN_CHUNK_SIZE, 2 ** 40))).to.be.at.most(1_048_576);
+    expect(chunkCount(2 ** 40, chooseChunkSize(MIN_CHUNK_SIZE, 2 ** 40, capabilities))).to.be.at.most(1_048_576);
+    // an object store whose parts are at least 5 MiB
+    expect(chooseChunkSize(1, 100, { ...capabilities, minPartSize: 5 * 2 ** 20 })).to.equal(5 * 2 ** 20);
   });
 });
 

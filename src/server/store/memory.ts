@@ -1,0 +1,54 @@
+import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './types.js';
+
+/** Upload state and file records in memory, nothing durable: for tests and throwaway embedding. */
+export class MemoryStores implements UploadStateStore, FileIndex {
+  readonly #uploads = new Map<string, UploadMeta>();
+  readonly #chunks = new Map<string, Set<number>>();
+  readonly #files = new Map<string, FileRecord>();
+
+  async getUpload(md5: string): Promise<UploadMeta | undefined> {
+    const meta = this.#uploads.get(md5);
+    return meta && { ...meta };
+  }
+
+  async putUpload(meta: UploadMeta): Promise<void> {
+    this.#uploads.set(meta.md5, { ...meta });
+  }
+
+  async *listUploads(): AsyncIterable<UploadMeta> {
+    for (const meta of [...this.#uploads.values()]) yield { ...meta };
+  }
+
+  async receivedIndices(md5: string): Promise<number[]> {
+    return [...(this.#chunks.get(md5) ?? [])];
+  }
+
+  async recordChunks(meta: UploadMeta, indices: readonly number[]): Promise<void> {
+    let set = this.#chunks.get(meta.md5);
+    if (!set) this.#chunks.set(meta.md5, (set = new Set()));
+    for (const index of indices) set.add(index);
+    this.#uploads.set(meta.md5, { ...meta });
+  }
+
+  async clearChunks(md5: string): Promise<void> {
+    this.#chunks.delete(md5);
+  }
+
+  async deleteUpload(md5: string): Promise<void> {
+    this.#chunks.delete(md5);
+    this.#uploads.delete(md5);
+  }
+
+  async getFile(md5: string): Promise<FileRecord | undefined> {
+    const record = this.#files.get(md5);
+    return record && { ...record };
+  }
+
+  async putFile(record: FileRecord): Promise<void> {
+    this.#files.set(record.md5, { ...record });
+  }
+
+  async *listFiles(): AsyncIterable<FileRecord> {
+    for (const record of [...this.#files.values()]) yield { ...record };
+  }
+}
