@@ -8,14 +8,17 @@ const MAX_FREE = 8;
 export class BufferPool {
   readonly #free: Uint8Array[] = [];
 
-  /** A buffer of exactly `length` bytes (a view of a larger free one when there is one). */
+  /**
+   * A buffer of exactly `length` bytes: a view of a free one when one is large enough, else a new
+   * one rounded up to a power of two, so that buffers still fit as the frame size moves with the window.
+   */
   take(length: number): Uint8Array {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
       const size = this.#free[i]!.length;
       if (size >= length && (best < 0 || size < this.#free[best]!.length)) best = i;
     }
-    if (best < 0) return new Uint8Array(length);
+    if (best < 0) return new Uint8Array(2 ** Math.ceil(Math.log2(Math.max(1, length)))).subarray(0, length);
     const [buffer] = this.#free.splice(best, 1);
     return buffer!.subarray(0, length);
   }
