@@ -6,7 +6,8 @@ export const ERRORS = {
   E_BAD_REQUEST: { message: 'malformed request', retryable: false },
   E_UNAUTHORIZED: { message: 'missing or wrong token', retryable: false },
   E_TOO_LARGE: { message: 'file is larger than the server accepts', retryable: false },
-  E_SIZE_MISMATCH: { message: 'this md5 is already known with another size', retryable: false },
+  E_SIZE_MISMATCH: { message: 'this md5 is already stored with another size', retryable: false },
+  E_CONFLICT: { message: 'another upload of this md5 with another size is in progress; retry after retryAfterMs', retryable: true },
   E_UNKNOWN_UPLOAD: { message: 'no upload in progress for this md5', retryable: false },
   E_INDEX: { message: 'chunk index out of range or total mismatch', retryable: false },
   E_CHUNK_SIZE: { message: 'chunk length is wrong for its index', retryable: false },
@@ -22,6 +23,7 @@ export const ERRORS = {
   E_TIMEOUT: { message: 'server did not answer in time', retryable: true },
   E_ABORTED: { message: 'upload aborted', retryable: false },
   E_FILE: { message: 'cannot read the local file', retryable: false },
+  E_BAD_ANSWER: { message: 'the server answered something the protocol does not allow', retryable: false },
 } as const satisfies Record<string, { message: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './messages.js';
 export * from './ranges.js';
 export * from './validate.js';
+export * from './answers.js';
