@@ -9,7 +9,9 @@ export const UPLOAD_USAGE =
 
 /**
  * Uploads the files over one connection, `--parallel` at a time (default 1: one progress bar
- * at a time). Exit code 0 only when every file is on the server.
+ * at a time). Exit code 0 only when every file is on the server, 1 when one is not (a server
+ * answer the protocol does not allow included: E_BAD_ANSWER), 2 for a usage error, 130 for a
+ * second Ctrl-C.
  */
 export async function uploadCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -35,8 +37,17 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     ...(values['chunk-size'] ? { chunkSize: byteCount(values['chunk-size'], 'chunk-size') } : {}),
   };
   const parallel = values.parallel ? wholeNumber(values.parallel, 'parallel', 1) : 1;
+  // Ctrl-C stops every upload in whatever phase (opening, hashing, waiting for the server); what the
+  // server acknowledged stays for a later resume. A second Ctrl-C does not wait for that clean stop.
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
   const connection = openConnection(options);
-  process.once('SIGINT', () => controller.abort());
+  // The connection is shared, so an aborted upload would leave it open for the others: close it,
+  // failing at once the requests that wait on it (a server may sit on an answer until the timeout).
+  controller.signal.addEventListener('abort', () => connection.close(), { once: true });
   let failures = 0;
   const queue = positionals.entries();
   const worker = async () => {
@@ -49,6 +60,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     await Promise.all(Array.from({ length: Math.min(parallel, positionals.length) }, worker));
   } finally {
     connection.close();
+    process.off('SIGINT', onSigint);
   }
   return failures === 0 && !controller.signal.aborted ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { watch } from '../client/node.js';
+import { parseMd5 } from '../protocol/index.js';
 import { UsageError } from './upload-command.js';
 import { WatchView } from './watch-view.js';
 
@@ -19,8 +20,10 @@ export async function watchCommand(argv: string[]): Promise<number> {
     },
   });
   if (!values.url) throw new UsageError(WATCH_USAGE);
+  // Normalised once: the server's events carry the md5 in lower case, and a user may type it in upper.
+  const md5 = values.md5 === undefined ? undefined : md5Option(values.md5);
   const view = new WatchView(process.stdout);
-  const watcher = await watch({ url: values.url, ...(values.token ? { token: values.token } : {}), ...(values.md5 ? { md5: values.md5 } : {}) });
+  const watcher = await watch({ url: values.url, ...(values.token ? { token: values.token } : {}), ...(md5 ? { md5 } : {}) });
   try {
     const exit = new Promise<number>((resolve) => {
       process.once('SIGINT', () => resolve(0));
@@ -29,17 +32,18 @@ export async function watchCommand(argv: string[]): Promise<number> {
       watcher.on('progress', (upload) => view.progress(upload));
       watcher.on('complete', (file) => {
         view.complete(file);
-        if (file.md5 === values.md5) resolve(0);
+        if (file.md5 === md5) resolve(0);
       });
       watcher.on('ended', (event) => {
         view.ended(event);
-        if (event.md5 === values.md5) resolve(1);
+        if (event.md5 === md5) resolve(1);
       });
+      // Only drops we did not cause: closing the watcher on the way out is not one (see Watcher).
       watcher.on('disconnected', (reason) => view.message(`connection lost (${reason}); reconnecting…`));
     });
     view.snapshot(watcher.uploads);
-    if (values.md5) {
-      const status = await watcher.status(values.md5.toLowerCase());
+    if (md5) {
+      const status = await watcher.status(md5);
       if (status.status === 'complete') {
         view.complete(status.file);
         return 0;
@@ -49,5 +53,13 @@ export async function watchCommand(argv: string[]): Promise<number> {
   } finally {
     view.close();
     watcher.close();
+  }
+}
+
+function md5Option(value: string): string {
+  try {
+    return parseMd5(value, '--md5');
+  } catch {
+    throw new UsageError(`--md5 must be 32 hex digits, not ${JSON.stringify(value)}\n${WATCH_USAGE}`);
   }
 }

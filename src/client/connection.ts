@@ -1,7 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import {
-  UPLOAD_NAMESPACE, UpwireError,
-  type Answer, type ChunkAck, type ChunkRequest, type ClientToServerEvents, type RequestName, type RequestOf, type Result,
+  parseResult, UPLOAD_NAMESPACE, UpwireError,
+  type ChunkRequest, type ClientToServerEvents, type RequestName, type RequestOf,
   type ServerToClientEvents,
 } from '../protocol/index.js';
 import { BufferPool } from './buffer-pool.js';
@@ -103,12 +103,17 @@ export class Connection {
     });
   }
 
-  request<E extends RequestName>(event: E, payload: RequestOf<E>): Promise<Answer<E>> {
+  /**
+   * The fields of the server's ok answer, or its error (made printable, scalar details only). The
+   * answer is the server's claim, not yet an `Answer<E>`: check it with its validator from
+   * protocol/answers.ts against what the caller knows.
+   */
+  request<E extends RequestName>(event: E, payload: RequestOf<E>): Promise<Record<string, unknown>> {
     return this.#send(event, payload, undefined);
   }
 
-  /** Sends one chunk frame in the room `credit` holds (see FlowControl.acquire); the credit is settled here. */
-  frame(payload: ChunkRequest & { data: Uint8Array }, credit: Credit): Promise<ChunkAck> {
+  /** Sends one chunk frame in the room `credit` holds (see FlowControl.acquire); the credit is settled here. Check the answer with parseChunkAck. */
+  frame(payload: ChunkRequest & { data: Uint8Array }, credit: Credit): Promise<Record<string, unknown>> {
     return this.#send('chunk', payload, credit);
   }
 
@@ -127,7 +132,7 @@ export class Connection {
     this.socket.disconnect();
   }
 
-  #send<E extends RequestName>(event: E, payload: RequestOf<E>, credit: Credit | undefined): Promise<Answer<E>> {
+  #send<E extends RequestName>(event: E, payload: RequestOf<E>, credit: Credit | undefined): Promise<Record<string, unknown>> {
     if (this.#fatal || !this.socket.connected) {
       if (credit) this.flow.cancel(credit);
       return Promise.reject(this.#fatal ?? new UpwireError('E_DISCONNECTED', 'not connected'));
@@ -156,12 +161,15 @@ export class Connection {
       });
       if (credit) this.flow.sent(credit, (payload as ChunkRequest & { data: Uint8Array }).data.length);
       this.#armWatchdog();
-      // The typed emit cannot take a generic event name; the answer's shape is the server's contract.
-      (this.socket.emit as (ev: string, p: unknown, ack: (r: Result<Answer<E>>) => void) => void)(event, payload, (result) => {
+      // The typed emit cannot take a generic event name; the answer is whatever the server sent.
+      (this.socket.emit as (ev: string, p: unknown, ack: (r: unknown) => void) => void)(event, payload, (result) => {
         if (!settle()) return;
         if (credit) this.flow.answered(credit);
-        if (result?.ok) resolve(result);
-        else reject(UpwireError.fromWire(result?.error));
+        try {
+          resolve(parseResult(result, event));
+        } catch (err) {
+          reject(err as UpwireError);
+        }
       });
     });
   }

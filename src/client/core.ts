@@ -1,7 +1,8 @@
 import {
-  chunkLength, countOf, indicesOf, UpwireError,
-  type ChunkAck, type FileInfo, type PartialStatus,
+  chunkLength, countOf, parseCompleteStatus, parseInitAnswer, UpwireError,
+  type ChunkAck, type FileInfo, type PartialStatus, type Range,
 } from '../protocol/index.js';
+import { untilAborted } from './abortable.js';
 import { Connection } from './connection.js';
 import { TypedEmitter } from './emitter.js';
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_TARGET_DELAY_MS } from './flow.js';
@@ -119,7 +120,9 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     this.#hasher = hasher;
     this.#options = { retries: DEFAULT_RETRIES, timeoutMs: DEFAULT_TIMEOUT_MS, ...options };
     if (!Number.isInteger(this.#options.retries) || this.#options.retries < 0) throw new RangeError('retries must be a non-negative integer');
-    options.signal?.addEventListener('abort', () => this.abort(), { once: true });
+    // A signal that aborted before this uploader existed (Ctrl-C while the file was opened) counts too.
+    if (options.signal?.aborted) this.abort();
+    else options.signal?.addEventListener('abort', () => this.abort(), { once: true });
   }
 
   get phase(): Phase | undefined {
@@ -219,6 +222,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
         if (!error.retryable || error.code === 'E_UNREACHABLE') throw error;
         // Progress is the server holding more of the file than ever before, as it says itself: that
         // is bounded by the chunk count, so a server that never lets the upload finish cannot keep it looping.
+        // Every count is checked against our file (protocol/answers.ts, at most MAX_CHUNKS), so the
+        // fewest missing falls at most total + 1 times: at most (total + 1) * (retries + 1) attempts.
         if (this.#fewestMissing < fewestBefore) failures = busyWaits = 0;
         const hinted = error.details.retryAfterMs; // E_BUSY and E_RATE_LIMIT say how long to wait
         if (typeof hinted === 'number' && Number.isFinite(hinted) && hinted >= 0) {
@@ -238,22 +243,27 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
 
   async #attempt(connection: Connection, md5: string): Promise<UploadResult> {
     this.#setPhase('connecting');
-    await connection.connected();
+    const signal = this.#abort.signal;
+    await untilAborted(connection.connected(), signal);
     const { name, size, type } = this.source;
     const { chunkSize } = this.#options; // no wish: the server's CHUNK_SIZE applies
-    const status = await connection.request('init', { md5, size, name, type, ...(chunkSize === undefined ? {} : { chunkSize }) });
+    const expected = { md5, size };
+    // Answers are checked against our own file before anything is done with them: a server (a bug,
+    // a proxy, an impostor) must not make us expand 2^31 ranges, or report another file as ours.
+    const init = { md5, size, name, type, ...(chunkSize === undefined ? {} : { chunkSize }) };
+    const status = parseInitAnswer(await untilAborted(connection.request('init', init), signal), expected);
     if (status.status === 'complete') return this.#result(status.file, md5, this.#bytesSent === 0);
     this.#fewestMissing = Math.min(this.#fewestMissing, countOf(status.missing));
     await this.#sendMissing(connection, status);
     this.#setPhase('verifying');
-    const merged = await connection.request('merge', { md5 });
+    const merged = parseCompleteStatus(await untilAborted(connection.request('merge', { md5 }), signal), expected, 'merge');
     return this.#result(merged.file, md5, false);
   }
 
   /** Sends what the server lacks, reporting progress as the server answers each frame. */
   async #sendMissing(connection: Connection, status: PartialStatus): Promise<void> {
     const { size, chunkSize, missing } = status;
-    const missingBytes = [...indicesOf(missing)].reduce((sum, i) => sum + chunkLength(size, chunkSize, i), 0);
+    const missingBytes = bytesOf(missing, size, chunkSize);
     const meter = new RateMeter(size, size - missingBytes);
     const progress = (bytes: number) => this.emit('progress', {
       ...meter.add(bytes), sent: this.#bytesSent, inFlight: connection.flow.inFlight, window: connection.flow.window,
@@ -303,6 +313,11 @@ export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'r
     targetDelayMs: options.targetDelayMs ?? DEFAULT_TARGET_DELAY_MS,
     ...(token === undefined ? {} : { token }),
   });
+}
+
+/** Bytes in the chunks of `ranges`, without expanding them: chunks are contiguous, only the last is short. */
+function bytesOf(ranges: readonly Range[], size: number, chunkSize: number): number {
+  return ranges.reduce((sum, [start, end]) => sum + Math.min(end * chunkSize, size) - start * chunkSize, 0);
 }
 
 export function toUpwireError(err: unknown): UpwireError {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MiB, UpwireError } from '../protocol/index.js';
 import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
@@ -24,17 +25,33 @@ export class NodeFileSource implements FileSource {
     this.type = type;
   }
 
+  /**
+   * Opens a regular file, and nothing else: opening a FIFO blocks until a writer comes (and holds a
+   * thread of the pool, so the process cannot even exit), and a directory or a device has no size
+   * to upload. So the path is checked before it is opened, opened without blocking (O_NONBLOCK
+   * does not change how a regular file reads), and the handle checked again: the path may have
+   * been swapped in between.
+   */
   static async open(path: string, options: { name?: string; type?: string } = {}): Promise<NodeFileSource> {
+    const cannot = (err: unknown) =>
+      new UpwireError('E_FILE', `cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, { cause: err });
+    const notRegular = () => new UpwireError('E_FILE', `${path} is not a regular file`);
+    try {
+      if (!(await stat(path)).isFile()) throw notRegular();
+    } catch (err) {
+      throw err instanceof UpwireError ? err : cannot(err);
+    }
     let file: FileHandle;
     try {
-      file = await open(path, 'r');
+      // O_NONBLOCK is POSIX (undefined on Windows): a FIFO swapped in after the stat opens at once, and is refused below.
+      file = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch (err) {
-      throw new UpwireError('E_FILE', `cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, { cause: err });
+      throw cannot(err);
     }
     const stats = await file.stat();
     if (!stats.isFile()) {
       await file.close();
-      throw new UpwireError('E_FILE', `${path} is not a regular file`);
+      throw notRegular();
     }
     return new NodeFileSource(file, options.name ?? basename(path), stats.size, options.type ?? 'application/octet-stream', stats.mtimeMs);
   }

@@ -1,4 +1,5 @@
-import { chunkLength, indicesOf, UpwireError, type ChunkAck, type PartialStatus } from '../protocol/index.js';
+import { chunkLength, indicesOf, parseChunkAck, UpwireError, type ChunkAck, type PartialStatus } from '../protocol/index.js';
+import { untilAborted } from './abortable.js';
 import type { Connection } from './connection.js';
 import type { FileSource } from './core.js';
 
@@ -18,7 +19,9 @@ export interface SendHooks {
  * sent without waiting for its answer. Resolves once every frame sent has been answered; the first
  * failure stops the sending, and is thrown once the frames in flight are answered or dropped.
  * A chunk whose frame was not accepted (another connection started it over) is left for the
- * merge to report missing.
+ * merge to report missing. Every ack is checked (protocol/answers.ts): one that does not echo its
+ * frame or counts another file's chunks fails the upload with E_BAD_ANSWER. `status` is checked
+ * already, so the loops below are bounded by its chunk count and each chunk's length.
  */
 export async function sendChunks(connection: Connection, source: FileSource, status: PartialStatus, hooks: SendHooks): Promise<void> {
   const { md5, size, chunkSize, total, missing } = status;
@@ -44,7 +47,8 @@ export async function sendChunks(connection: Connection, source: FileSource, sta
         connection.flow.cancel(credit);
         throw err;
       }
-      const answer = connection.frame({ md5, index, total, offset, data }, credit).then(
+      const frame = { index, offset, total };
+      const answer = connection.frame({ md5, ...frame, data }, credit).then((raw) => parseChunkAck(raw, frame)).then(
         (ack) => {
           connection.buffers.give(buffer); // answered: the bytes have left every queue
           if (!ack.accepted && !ack.stored) refused.add(index);
@@ -61,6 +65,7 @@ export async function sendChunks(connection: Connection, source: FileSource, sta
     }
     if (failure) break;
   }
-  await Promise.all(answers);
+  // An abort does not wait for answers (a server may sit on them until the timeout).
+  await untilAborted(Promise.all(answers), hooks.signal);
   if (failure) throw failure.error;
 }

@@ -1,4 +1,7 @@
-import type { EndedEvent, FileInfo, UploadSnapshot } from '../protocol/index.js';
+import {
+  parseEnded, parseFileInfo, parseSnapshot, parseStatusAnswer, parseWatchAnswer,
+  type CompleteStatus, type EndedEvent, type FileInfo, type NoneStatus, type PartialStatus, type UploadSnapshot,
+} from '../protocol/index.js';
 import { Connection } from './connection.js';
 import { DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS } from './core.js';
 import { TypedEmitter } from './emitter.js';
@@ -19,8 +22,9 @@ export interface WatcherEvents {
   progress: (upload: UploadSnapshot) => void;
   complete: (file: FileInfo) => void;
   ended: (event: EndedEvent) => void;
-  /** The connection dropped; it reconnects on its own and sends a new snapshot. */
+  /** The connection dropped, not by our doing; it reconnects on its own and sends a new snapshot. */
   disconnected: (reason: string) => void;
+  /** A subscription failed after a reconnect, or the server sent an event the protocol does not allow (dropped). */
   error: (error: Error) => void;
 }
 
@@ -36,10 +40,26 @@ export class Watcher extends TypedEmitter<WatcherEvents> {
     this.#connection = connection;
     this.#md5 = md5;
     const socket = connection.socket;
-    socket.on('progress', (upload) => this.emit('progress', upload));
-    socket.on('complete', ({ file }) => this.emit('complete', file));
-    socket.on('ended', (event) => this.emit('ended', event));
-    socket.on('disconnect', (reason) => this.emit('disconnected', reason));
+    // Events are checked like answers (they are printed, counted, compared): a bad one is dropped.
+    const checked = <T>(parse: () => T, deliver: (value: T) => void) => {
+      let value: T;
+      try {
+        value = parse();
+      } catch (err) {
+        this.emit('error', err as Error);
+        return;
+      }
+      deliver(value);
+    };
+    const expected = md5 === undefined ? {} : { md5 };
+    socket.on('progress', (upload: unknown) => checked(() => parseSnapshot(upload, 'progress'), (u) => this.emit('progress', u)));
+    socket.on('complete', (event: unknown) => checked(
+      () => parseFileInfo((event as { file?: unknown } | null)?.file, expected, 'complete'),
+      (file) => this.emit('complete', file),
+    ));
+    socket.on('ended', (event: unknown) => checked(() => parseEnded(event), (e) => this.emit('ended', e)));
+    // 'io client disconnect' is our own doing (close, or a late answer's reconnect): not a drop to report.
+    socket.on('disconnect', (reason) => reason !== 'io client disconnect' && this.emit('disconnected', reason));
     // The server forgets a socket's rooms when it drops: subscribe again on every reconnect.
     socket.io.on('reconnect', () => void this.#subscribe().catch((err: Error) => this.emit('error', err)));
   }
@@ -64,14 +84,15 @@ export class Watcher extends TypedEmitter<WatcherEvents> {
   }
 
   async #subscribe(): Promise<void> {
-    const { uploads } = await this.#connection.request('watch', this.#md5 === undefined ? {} : { md5: this.#md5 });
+    const expected = this.#md5 === undefined ? {} : { md5: this.#md5 };
+    const { uploads } = parseWatchAnswer(await this.#connection.request('watch', expected), expected);
     this.uploads = uploads;
     this.emit('snapshot', uploads);
   }
 
   /** Whether an md5 is stored, in progress (with what is missing), or unknown. */
-  status(md5: string) {
-    return this.#connection.request('status', { md5 });
+  async status(md5: string): Promise<CompleteStatus | PartialStatus | NoneStatus> {
+    return parseStatusAnswer(await this.#connection.request('status', { md5 }), { md5 });
   }
 }
 

@@ -5,6 +5,7 @@
 export const ERRORS = {
   E_BAD_REQUEST: { message: 'malformed request', retryable: false },
   E_UNAUTHORIZED: { message: 'missing or wrong token', retryable: false },
+  E_FORBIDDEN: { message: 'this host name or origin is not allowed here', retryable: false },
   E_TOO_LARGE: { message: 'file is larger than the server accepts', retryable: false },
   E_SIZE_MISMATCH: { message: 'this md5 is already stored with another size', retryable: false },
   E_CONFLICT: { message: 'another upload of this md5 with another size is in progress; retry after retryAfterMs', retryable: true },

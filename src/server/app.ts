@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { Decoder, Encoder } from 'socket.io-parser';
 import { KiB, MAX_FRAME_SIZE, MiB, UPLOAD_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../protocol/index.js';
-import { roleOf, type Role } from './auth.js';
+import { allowedHosts, hostAllowed, originAllowed, roleOf, type Role } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { FileSystemBytes } from './bytes/file-system.js';
 import { MemoryLocker } from './lock/memory.js';
@@ -59,13 +59,14 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   const stores = new LevelStores(config.dbDir);
   await stores.open();
   try {
+    const hosts = allowedHosts(config);
     const bytes = new FileSystemBytes(config.uploadDir);
     await bytes.open();
     const intake = new Intake({ total: config.maxBufferedBytes, perConnection: Math.min(config.maxBufferedBytes, MAX_CONNECTION_BUFFER) });
     // Read when /metrics is scraped, by which time `service` below exists.
-    const metrics: Metrics = new Metrics((): number => service.snapshot().length, intake);
+    const metrics: Metrics = new Metrics((): number => service.snapshot().length, intake, (): number => service.partialUploads);
     // The HTTP handler is registered before socket.io attaches, so socket.io can route around it.
-    const http = createServer(httpHandler({ files: stores, bytes, uploadToken: config.uploadToken, watchToken: config.watchToken, metrics, sendTimeoutMs: config.sendTimeoutMs }));
+    const http = createServer(httpHandler({ files: stores, bytes, uploadToken: config.uploadToken, watchToken: config.watchToken, metrics, sendTimeoutMs: config.sendTimeoutMs, allowedHosts: hosts, storedGone: (md5): Promise<void> => service.checkStored(md5) }));
     const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
       maxHttpBufferSize: MAX_FRAME_BYTES,
       pingInterval: PING_INTERVAL_MS,
@@ -73,7 +74,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       parser: { Encoder, Decoder: OneAttachmentDecoder },
       serveClient: false,
       perMessageDeflate: false,
-      allowRequest: (req, callback) => callback(null, originAllowed(req.headers.origin, req.headers.host, config.allowedOrigins)),
+      allowRequest: (req, callback) => callback(null, originAllowed(req.headers.origin, config.allowedOrigins) && hostAllowed(req.headers.host, hosts)),
     });
     const nsp = io.of(UPLOAD_NAMESPACE);
     const hub = new WatcherHub(nsp);
@@ -99,6 +100,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       limits: config,
       idleTimeoutMs: config.idleTimeoutMs,
       intake,
+      maxWatchers: config.maxWatchers,
     });
     await listen(http, config.port, config.host);
     const { port } = http.address() as AddressInfo;
@@ -130,19 +132,4 @@ function listen(http: HttpServer, port: number, host: string): Promise<void> {
       resolve();
     });
   });
-}
-
-/**
- * Browsers send an Origin and WebSockets are not subject to CORS, so a page on another site could
- * open a socket here: with ALLOWED_ORIGINS set, only those origins (and the server's own page) may.
- * Clients that send no Origin (the CLI, Node scripts) are not browsers and are let through.
- */
-export function originAllowed(origin: string | undefined, host: string | undefined, allowed: string[] | undefined): boolean {
-  if (allowed === undefined || origin === undefined) return true;
-  if (allowed.includes(origin)) return true;
-  try {
-    return new URL(origin).host === host;
-  } catch {
-    return false;
-  }
 }

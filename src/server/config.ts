@@ -12,6 +12,11 @@ export interface ServerConfig {
   uploadToken: string | undefined;
   /** A partial upload untouched this long (ms) is forgotten and its temp data deleted. */
   partialTtlMs: number;
+  /** A partial upload that received no byte this long after its init (ms) is forgotten. */
+  emptyTtlMs: number;
+  /** Partial uploads kept at once, in all and per client address. */
+  maxUploads: number;
+  maxUploadsPerAddress: number;
   /** fdatasync chunk bytes (batched) before their index is recorded: acknowledged chunks survive a power loss. */
   fsync: boolean;
   /** A read-only token: its holders may watch uploads and read /metrics, nothing else. */
@@ -19,9 +24,13 @@ export interface ServerConfig {
   logLevel: string;
   /** Browser origins allowed to open the socket (unset: any); clients that send no Origin always may. */
   allowedOrigins: string[] | undefined;
+  /** Host names requests may be addressed to; unset: any with a token, loopback and HOST without. */
+  allowedHosts: string[] | undefined;
   /** Inits a second per connection (and the burst allowed). */
   initRate: number;
   maxUploadsPerConnection: number;
+  /** Connections watching uploads at once (watchers are exempt from the idle rule). */
+  maxWatchers: number;
   /** A connection with no request for this long (ms), and not watching, is dropped. */
   idleTimeoutMs: number;
   /** 'received' hashes chunks as they arrive (no second read); 'disk' re-reads the temp file at merge. */
@@ -41,12 +50,17 @@ export const DEFAULTS: ServerConfig = {
   maxFileSize: 1024 ** 4, // 1 TiB
   uploadToken: undefined,
   partialTtlMs: 24 * 3600_000,
+  emptyTtlMs: 10 * 60_000,
+  maxUploads: 10_000,
+  maxUploadsPerAddress: 1000,
   fsync: true,
   watchToken: undefined,
   logLevel: 'info',
   allowedOrigins: undefined,
+  allowedHosts: undefined,
   initRate: 1000,
   maxUploadsPerConnection: 64,
+  maxWatchers: 1000,
   idleTimeoutMs: 15 * 60_000,
   verify: 'received',
   maxBufferedBytes: 128 * 1024 * 1024,
@@ -63,12 +77,17 @@ const SETTINGS = {
   maxFileSize: { env: 'MAX_FILE_SIZE', flag: 'max-file-size', parse: parseBytes },
   uploadToken: { env: 'UPLOAD_TOKEN', flag: 'upload-token', parse: (v: string) => v || undefined },
   partialTtlMs: { env: 'PARTIAL_TTL', flag: 'partial-ttl', parse: parseDuration },
+  emptyTtlMs: { env: 'EMPTY_TTL', flag: 'empty-ttl', parse: parseDuration },
+  maxUploads: { env: 'MAX_UPLOADS', flag: 'max-uploads', parse: (v: string) => positiveInteger(v) },
+  maxUploadsPerAddress: { env: 'MAX_UPLOADS_PER_ADDRESS', flag: 'max-uploads-per-address', parse: (v: string) => positiveInteger(v) },
   fsync: { env: 'FSYNC', flag: 'fsync', parse: parseBoolean },
   watchToken: { env: 'WATCH_TOKEN', flag: 'watch-token', parse: (v: string) => v || undefined },
   logLevel: { env: 'LOG_LEVEL', flag: 'log-level', parse: parseLogLevel },
   allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: 'allowed-origins', parse: parseOrigins },
+  allowedHosts: { env: 'ALLOWED_HOSTS', flag: 'allowed-hosts', parse: parseHosts },
   initRate: { env: 'INIT_RATE', flag: 'init-rate', parse: (v: string) => positiveInteger(v) },
   maxUploadsPerConnection: { env: 'MAX_UPLOADS_PER_CONNECTION', flag: 'max-uploads-per-connection', parse: (v: string) => positiveInteger(v) },
+  maxWatchers: { env: 'MAX_WATCHERS', flag: 'max-watchers', parse: (v: string) => positiveInteger(v) },
   idleTimeoutMs: { env: 'IDLE_TIMEOUT', flag: 'idle-timeout', parse: parseDuration },
   verify: { env: 'VERIFY', flag: 'verify', parse: parseVerify },
   maxBufferedBytes: { env: 'MAX_BUFFERED', flag: 'max-buffered', parse: parseBytes },
@@ -153,6 +172,13 @@ function parseOrigins(value: string): string[] | undefined {
     if (url.origin !== origin) throw new Error(`${origin} is not an origin (scheme://host[:port], no path)`);
   }
   return origins.length > 0 ? origins : undefined;
+}
+
+/** Comma-separated host names (no port): uploads.example.com,10.0.0.5. */
+function parseHosts(value: string): string[] | undefined {
+  const hosts = value.split(',').map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')).filter(Boolean);
+  for (const host of hosts) if (/[/:@\s]/.test(host) && !host.includes('::') && !/^[0-9a-f:]+$/.test(host)) throw new Error(`${host} is not a host name`);
+  return hosts.length > 0 ? hosts : undefined;
 }
 
 function parseVerify(value: string): 'received' | 'disk' {

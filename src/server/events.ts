@@ -1,4 +1,5 @@
 import type { EndedEvent, FileInfo, UploadSnapshot } from '../protocol/index.js';
+import type { FileRecord } from './store/types.js';
 
 /** What the upload service tells observers: the watcher hub, metrics and the log implement it. */
 export interface UploadEvents {
@@ -14,6 +15,8 @@ export interface UploadEvents {
   verified(seconds: number, ok: boolean): void;
   complete(file: FileInfo): void;
   ended(event: EndedEvent): void;
+  /** A stored file's bytes were found gone (or of another size): its record was dropped. */
+  lost?(record: FileRecord): void;
 }
 
 /** One UploadEvents that tells each listener the events it cares for. */
@@ -26,6 +29,7 @@ export function fanOut(...listeners: Partial<UploadEvents>[]): UploadEvents {
     verified: (seconds, ok) => listeners.forEach((l) => l.verified?.(seconds, ok)),
     complete: (file) => listeners.forEach((l) => l.complete?.(file)),
     ended: (event) => listeners.forEach((l) => l.ended?.(event)),
+    lost: (record) => listeners.forEach((l) => l.lost?.(record)),
   };
 }
 

@@ -10,16 +10,48 @@ import type { UploadService } from './service.js';
 import { ALL_UPLOADS_ROOM, uploadRoom } from './watchers.js';
 
 type UploadSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-interface Context { socket: UploadSocket; limits: ConnectionLimits; intake: ConnectionIntake }
+interface Context { socket: UploadSocket; limits: ConnectionLimits; intake: ConnectionIntake; watchers: Watchers }
+
+/** Rooms one connection may watch at once (every upload counts as one). */
+export const MAX_WATCH_ROOMS = 64;
+
+/** Connections watching now: they are exempt from the idle rule (watchers are quiet), so their number is capped. */
+class Watchers {
+  readonly #ids = new Set<string>();
+  constructor(readonly max: number) {}
+
+  join(socket: UploadSocket): void {
+    if (this.#ids.has(socket.id)) {
+      if (watchRooms(socket) >= MAX_WATCH_ROOMS) throw new UpwireError('E_RATE_LIMIT', `one connection may watch at most ${MAX_WATCH_ROOMS} uploads`, { retryAfterMs: 60_000 });
+      return;
+    }
+    if (this.#ids.size >= this.max) throw new UpwireError('E_BUSY', `the server has ${this.max} watchers, its limit; retry later`, { retryAfterMs: 30_000 });
+    this.#ids.add(socket.id);
+  }
+
+  left(socket: UploadSocket): void {
+    if (watchRooms(socket) === 0) this.#ids.delete(socket.id);
+  }
+
+  get size(): number {
+    return this.#ids.size;
+  }
+}
+
+function watchRooms(socket: UploadSocket): number {
+  let rooms = 0;
+  for (const room of socket.rooms) if (room.startsWith('watch:')) rooms++;
+  return rooms;
+}
 type Handler = (payload: unknown, context: Context) => Promise<object>;
 
 /** One small handler per protocol operation: validate, then call the service. */
 function handlers(service: UploadService): Record<RequestName, Handler> {
   return {
-    init: async (payload, { limits }) => {
+    init: async (payload, { limits, socket }) => {
       const request = parseInit(payload);
       limits.checkInit(request.md5);
-      const answer = await service.init(request);
+      const answer = await service.init(request, socket.handshake.address);
       if (answer.status === 'partial') limits.opened(request.md5);
       return answer;
     },
@@ -45,14 +77,17 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
       limits.closed(md5);
       return {};
     },
-    watch: async (payload, { socket }) => {
+    watch: async (payload, { socket, watchers }) => {
       const { md5 } = parseWatch(payload);
-      await socket.join(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));
+      const room = md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5);
+      if (!socket.rooms.has(room)) watchers.join(socket);
+      await socket.join(room);
       return { uploads: service.snapshot(md5) };
     },
-    unwatch: async (payload, { socket }) => {
+    unwatch: async (payload, { socket, watchers }) => {
       const { md5 } = parseWatch(payload);
       await socket.leave(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));
+      watchers.left(socket);
       return {};
     },
   };
@@ -72,14 +107,18 @@ export type AnswerObserver = (event: RequestName, socket: UploadSocket, request:
 export function registerHandlers(
   nsp: Namespace<ClientToServerEvents, ServerToClientEvents>,
   service: UploadService,
-  options: { observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number; intake: Intake },
+  options: { observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number; intake: Intake; maxWatchers: number },
 ): void {
   const table = handlers(service);
   const { observe, logError } = options;
+  const watchers = new Watchers(options.maxWatchers);
   nsp.on('connection', (socket) => {
     const role = (socket.data as { role?: Role }).role ?? 'upload';
-    const context: Context = { socket, limits: new ConnectionLimits(options.limits), intake: options.intake.connection(pausable(socket)) };
-    socket.once('disconnect', () => context.intake.close());
+    const context: Context = { socket, limits: new ConnectionLimits(options.limits), intake: options.intake.connection(pausable(socket)), watchers };
+    socket.once('disconnect', () => {
+      context.intake.close();
+      watchers.left(socket); // socket.io has emptied its rooms by now
+    });
     const idle = dropWhenIdle(socket, options.idleTimeoutMs);
     for (const [event, handle] of Object.entries(table) as [RequestName, Handler][]) {
       // socket.io's typed `on` cannot be indexed by a union of event names; the args are validated below.

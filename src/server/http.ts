@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseMd5, UpwireError } from '../protocol/index.js';
-import { bearerToken, roleOf } from './auth.js';
+import { bearerToken, hostAllowed, roleOf } from './auth.js';
 import type { ByteStore } from './bytes/types.js';
 import type { Metrics } from './metrics.js';
 import { fileInfo } from './service.js';
@@ -20,6 +20,10 @@ export interface HttpDeps {
   metrics: Metrics;
   /** A response that makes no progress this long (its reader stopped reading) is closed. */
   sendTimeoutMs: number;
+  /** Host names requests may be addressed to (undefined: any); see auth.ts. */
+  allowedHosts: string[] | undefined;
+  /** Told of a record whose bytes are gone, so it is dropped. */
+  storedGone(md5: string): Promise<void>;
 }
 
 /** The bundled page (npm run build): dist/public beside dist/src/server. */
@@ -43,6 +47,9 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   const { pathname } = url;
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'E_BAD_REQUEST', 'method not allowed');
   if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
+  if (!hostAllowed(req.headers.host, deps.allowedHosts)) {
+    return sendError(res, 421, 'E_FORBIDDEN', `this server does not answer to ${JSON.stringify(req.headers.host ?? '')}; see ALLOWED_HOSTS`);
+  }
   if (pathname === '/' || pathname === '/index.html') return sendAsset(req, res, 'index.html');
   const asset = /^\/assets\/([\w-]+\.(?:js|css|map))$/.exec(pathname);
   if (asset) return sendAsset(req, res, asset[1]!);
@@ -67,7 +74,10 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   const record = await deps.files.getFile(md5);
   if (!record) return sendError(res, 404, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
   const size = await deps.bytes.storedSize(md5);
-  if (size === undefined) return sendError(res, 404, 'E_NOT_FOUND', `the stored file ${md5} is gone`);
+  if (size === undefined) {
+    await deps.storedGone(md5);
+    return sendError(res, 404, 'E_NOT_FOUND', `the stored file ${md5} is gone`);
+  }
   return download(req, res, record, size, (start, end) => deps.bytes.readStored(md5, start, end), deps.sendTimeoutMs);
 }
 

@@ -23,12 +23,13 @@ export class Metrics implements Partial<UploadEvents> {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
   });
 
-  constructor(activeUploads: () => number, intake: Pick<Intake, 'held' | 'peak' | 'pauses' | 'pausedNow'>) {
+  constructor(activeUploads: () => number, intake: Pick<Intake, 'held' | 'peak' | 'pauses' | 'pausedNow'>, partialUploads: () => number) {
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({ name, help, registers: [this.registry], collect() {
         this.set(read());
       } });
     gauge('upwire_active_uploads', 'Partial uploads open in memory', activeUploads);
+    gauge('upwire_partial_uploads', 'Partial uploads kept (capped by MAX_UPLOADS)', partialUploads);
     gauge('upwire_buffered_bytes', 'Frame bytes in memory now (received, not yet written)', () => intake.held);
     gauge('upwire_buffered_bytes_peak', 'The most frame bytes ever in memory at once', () => intake.peak);
     gauge('upwire_paused_connections', 'Connections not being read now because they hold too much', () => intake.pausedNow);

@@ -4,11 +4,13 @@ import {
   type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
   type ParsedInit, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
+import { Admission } from './admission.js';
 import type { ServerConfig } from './config.js';
 import type { ByteStore, ByteStoreCapabilities } from './bytes/types.js';
 import { digestsOfStream } from './digests.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
+import { UploadLedger } from './ledger.js';
 import { withLock, type Locker } from './lock/types.js';
 import { SessionClosed, UploadSession, type FrameResult, type SessionDeps } from './session.js';
 import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './store/types.js';
@@ -19,30 +21,46 @@ export interface ServiceDeps {
   bytes: ByteStore;
   locker: Locker;
   events: UploadEvents;
-  config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'fsync' | 'verify'>;
+  config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'emptyTtlMs' | 'fsync' | 'verify' | 'maxUploads' | 'maxUploadsPerAddress'>;
 }
 
-/** An open session idle this long is closed (its state stays in the store) to free its file handle. */
+/** An open session idle this long is forgotten from memory (its state stays in the store). */
 const IDLE_UNLOAD_MS = 5 * 60_000;
 
-/** The upload operations of protocol v1, independent of socket.io. */
+/** The upload operations of the protocol, independent of socket.io. */
 export class UploadService {
   readonly #deps: ServiceDeps;
   readonly #sessions = new Map<string, UploadSession>();
+  readonly #ledger = new UploadLedger();
+  readonly #admission: Admission;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
+    this.#admission = new Admission(this.#ledger, deps.bytes, deps.config);
   }
 
-  /** Finishes what a crash interrupted, then starts the expiry sweeper. */
+  /**
+   * Finishes what a crash interrupted, forgets file records whose bytes are gone, learns the
+   * partial uploads, then starts the expiry sweeper.
+   */
   async open(): Promise<void> {
-    for await (const meta of this.#deps.uploads.listUploads()) await this.#recover(meta);
-    const every = Math.max(250, Math.min(this.#deps.config.partialTtlMs / 2, 60_000));
+    for await (const meta of this.#deps.uploads.listUploads()) {
+      if (!(await this.#recover(meta))) this.#ledger.add(meta);
+    }
+    for await (const record of this.#deps.files.listFiles()) await this.#storedIntact(record);
+    const { partialTtlMs, emptyTtlMs } = this.#deps.config;
+    const every = Math.max(250, Math.min(partialTtlMs / 2, emptyTtlMs / 2, 60_000));
     this.#sweeper = setInterval(() => void this.sweep().catch(() => {}), every).unref();
   }
 
-  async init(request: ParsedInit): Promise<CompleteStatus | PartialStatus> {
+  /** Partial uploads known now (for /metrics and tests). */
+  get partialUploads(): number {
+    return this.#ledger.size;
+  }
+
+  /** `address`: the client's, for the per-address cap. */
+  async init(request: ParsedInit, address?: string): Promise<CompleteStatus | PartialStatus> {
     const { md5, size } = request;
     const { maxPartSize, maxParts } = this.#deps.bytes.capabilities;
     const maxFileSize = Math.min(this.#deps.config.maxFileSize, maxPartSize * maxParts);
@@ -60,13 +78,18 @@ export class UploadService {
         return again;
       }
       const existing = await this.#load(md5);
-      if (existing) {
-        if (existing.meta.size !== size) throw sizeMismatch(md5, existing.meta.size);
-        existing.lastActive = Date.now();
+      if (existing && existing.meta.size === size) {
+        this.#ledger.seen(md5);
         events.initialized('resumed', md5);
         return existing.status();
       }
-      const created = await this.#create(request);
+      if (existing) {
+        const verdict = this.#admission.conflict(this.#ledger.get(md5));
+        if (verdict !== 'replace') throw verdict;
+        await this.#forget(md5);
+        events.ended({ md5, reason: 'expired' });
+      }
+      const created = await this.#create(request, address);
       events.initialized('new', md5);
       return created.status();
     });
@@ -90,8 +113,11 @@ export class UploadService {
         if (err instanceof SessionClosed && attempt === 0) continue;
         throw err;
       }
-      if (result.accepted && result.stored) this.#deps.events.stored();
-      if (result.accepted) this.#deps.events.progress(session.snapshot());
+      if (result.accepted) {
+        this.#ledger.bytesArrived(md5, result.stored ? session.receivedBytes : undefined);
+        if (result.stored) this.#deps.events.stored();
+        this.#deps.events.progress(session.snapshot());
+      }
       return { index, offset, ...result, next: session.next, received: session.receivedCount, total: session.meta.total };
     }
   }
@@ -130,6 +156,7 @@ export class UploadService {
   async status(md5: string): Promise<CompleteStatus | PartialStatus | NoneStatus> {
     const done = await this.#completed(md5);
     if (done) return done;
+    // Asking does not keep an upload alive: only an init or bytes do.
     const session = this.#sessions.get(md5) ?? (await this.#locked(md5, () => this.#load(md5)));
     return session ? session.status() : { status: 'none' };
   }
@@ -146,15 +173,21 @@ export class UploadService {
     return sessions.map((s) => s.snapshot());
   }
 
-  /** Forgets partial uploads untouched for PARTIAL_TTL and closes sessions idle for a while. */
+  /**
+   * Forgets partial uploads untouched for PARTIAL_TTL, and those that never received a byte after
+   * EMPTY_TTL (an init costs a record; a new init of the same md5 does not renew this clock), and
+   * drops sessions idle for a while from memory.
+   */
   async sweep(now = Date.now()): Promise<void> {
-    const { partialTtlMs } = this.#deps.config;
-    for await (const meta of this.#deps.uploads.listUploads()) {
-      const session = this.#sessions.get(meta.md5);
-      const lastActive = Math.max(meta.updatedAt, session?.lastActive ?? 0);
-      if (session?.busy || now - lastActive < partialTtlMs) continue;
-      await this.#locked(meta.md5, async () => {
-        if (await this.#forget(meta.md5)) this.#deps.events.ended({ md5: meta.md5, reason: 'expired' });
+    const { partialTtlMs, emptyTtlMs } = this.#deps.config;
+    for (const entry of [...this.#ledger.entries()]) {
+      const session = this.#sessions.get(entry.md5);
+      if (session?.busy) continue;
+      const stale = now - Math.max(entry.lastSeen, session?.lastActive ?? 0) >= partialTtlMs;
+      const empty = entry.received === 0 && now - Math.max(entry.createdAt, entry.lastBytes) >= emptyTtlMs;
+      if (!stale && !empty) continue;
+      await this.#locked(entry.md5, async () => {
+        if (await this.#forget(entry.md5)) this.#deps.events.ended({ md5: entry.md5, reason: 'expired' });
       });
     }
     for (const session of this.#sessions.values()) {
@@ -175,11 +208,26 @@ export class UploadService {
     return withLock(this.#deps.locker, md5, task);
   }
 
+  /** The stored file's answer; a record whose bytes are gone is forgotten, and the md5 may be uploaded again. */
   async #completed(md5: string, size?: number): Promise<CompleteStatus | undefined> {
     const record = await this.#deps.files.getFile(md5);
-    if (!record) return undefined;
+    if (!record || !(await this.#storedIntact(record))) return undefined;
     if (size !== undefined && record.size !== size) throw sizeMismatch(md5, record.size);
     return { status: 'complete', file: fileInfo(record) };
+  }
+
+  /** True when the record's bytes are in the store at its size; otherwise the record is dropped. */
+  async #storedIntact(record: FileRecord): Promise<boolean> {
+    if ((await this.#deps.bytes.storedSize(record.md5)) === record.size) return true;
+    await this.#deps.files.deleteFile(record.md5);
+    this.#deps.events.lost?.(record);
+    return false;
+  }
+
+  /** Called when a download finds a record's bytes gone: the record is dropped. */
+  async checkStored(md5: string): Promise<void> {
+    const record = await this.#deps.files.getFile(md5);
+    if (record) await this.#storedIntact(record);
   }
 
   /** Call under the md5's lock. */
@@ -193,27 +241,27 @@ export class UploadService {
     return session;
   }
 
-  async #create(request: ParsedInit): Promise<UploadSession> {
+  async #create(request: ParsedInit, address: string | undefined): Promise<UploadSession> {
     const { md5, size, name, type } = request;
-    await this.#checkSpace(size);
     const chunkSize = chooseChunkSize(request.chunkSize ?? this.#deps.config.chunkSize, size, this.#deps.bytes.capabilities);
     const now = Date.now();
-    const meta: UploadMeta = { md5, size, chunkSize, total: chunkCount(size, chunkSize), name, type, createdAt: now, updatedAt: now };
-    // No indices can exist without their meta (deleteUpload clears indices first), so a new upload starts empty.
-    await this.#deps.uploads.putUpload(meta);
-    failpoint('after-init-state');
-    const session = await UploadSession.open(meta, this.#sessionDeps(), { fresh: true });
-    this.#sessions.set(md5, session);
-    return session;
-  }
-
-  /** The new upload must fit in the free space left once the open uploads have their remaining bytes. */
-  async #checkSpace(size: number): Promise<void> {
-    const free = await this.#deps.bytes.freeBytes();
-    let reserved = 0;
-    for (const session of this.#sessions.values()) reserved += session.meta.size - session.receivedBytes;
-    if (size > free - reserved) {
-      throw new UpwireError('E_NO_SPACE', `${size} bytes do not fit in the ${free} bytes free on the server (${reserved} promised to uploads in progress)`, { free, reserved });
+    const meta: UploadMeta = {
+      md5, size, chunkSize, total: chunkCount(size, chunkSize), name, type, createdAt: now, updatedAt: now, received: 0,
+      ...(address === undefined ? {} : { createdBy: address }),
+    };
+    this.#admission.checkCaps(address);
+    this.#ledger.add(meta); // counted before anything is awaited, so racing inits see it
+    try {
+      await this.#admission.checkSpace(size);
+      // No indices can exist without their meta (deleteUpload clears indices first), so a new upload starts empty.
+      await this.#deps.uploads.putUpload(meta);
+      failpoint('after-init-state');
+      const session = await UploadSession.open(meta, this.#sessionDeps(), { fresh: true });
+      this.#sessions.set(md5, session);
+      return session;
+    } catch (err) {
+      this.#ledger.remove(md5);
+      throw err;
     }
   }
 
@@ -221,6 +269,7 @@ export class UploadService {
     const record: FileRecord = { md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: Date.now(), ...(sha256 ? { sha256 } : {}) };
     await this.#deps.files.putFile(record, this.#deps.config.fsync);
     await this.#deps.uploads.deleteUpload(meta.md5);
+    this.#ledger.remove(meta.md5);
     return fileInfo(record);
   }
 
@@ -231,6 +280,7 @@ export class UploadService {
     const known = session !== undefined || (await this.#deps.uploads.getUpload(md5)) !== undefined;
     await this.#deps.uploads.deleteUpload(md5);
     await this.#deps.bytes.removePartial(md5);
+    this.#ledger.remove(md5);
     return known;
   }
 
@@ -253,21 +303,21 @@ export class UploadService {
   /**
    * A crash can stop a merge between its steps: rename done but record not written, or record
    * written but upload state not yet deleted. Both are finished here; only verified files are
-   * ever renamed into the store, so a file found there is trusted.
+   * ever renamed into the store, so a file found there is trusted. True when the upload is done.
    */
-  async #recover(meta: UploadMeta): Promise<void> {
+  async #recover(meta: UploadMeta): Promise<boolean> {
     const { uploads, files, bytes } = this.#deps;
     if (await files.getFile(meta.md5)) {
       await uploads.deleteUpload(meta.md5);
       await bytes.removePartial(meta.md5);
-      return;
+      return true;
     }
     const size = await bytes.storedSize(meta.md5);
-    if (size !== undefined) {
-      // verified before the commit; its SHA-256 is computed again here, from the stored file
-      const { sha256 } = await digestsOfStream(size === 0 ? Readable.from([]) : bytes.readStored(meta.md5, 0, size - 1));
-      await this.#finalize(meta, sha256);
-    }
+    if (size === undefined) return false;
+    // verified before the commit; its SHA-256 is computed again here, from the stored file
+    const { sha256 } = await digestsOfStream(size === 0 ? Readable.from([]) : bytes.readStored(meta.md5, 0, size - 1));
+    await this.#finalize(meta, sha256);
+    return true;
   }
 
   #sessionDeps(): SessionDeps {
@@ -281,7 +331,7 @@ export function fileInfo({ md5, size, name, type, sha256 }: FileRecord): FileInf
 }
 
 function sizeMismatch(md5: string, size: number): UpwireError {
-  return new UpwireError('E_SIZE_MISMATCH', `${md5} is already known with size ${size}`, { size });
+  return new UpwireError('E_SIZE_MISMATCH', `${md5} is already stored with size ${size}`, { size });
 }
 
 /** The client's wish clamped to what the byte store takes, and raised for huge files to cap the chunk count. */

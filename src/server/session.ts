@@ -231,6 +231,7 @@ export class UploadSession {
         try {
           if (this.#deps.fsync) await this.#bytes.flush();
           this.meta.updatedAt = Date.now();
+          this.meta.received = this.receivedBytes + group.reduce((sum, p) => sum + this.lengthOf(p.index), 0);
           await this.#deps.uploads.recordChunks(this.meta, group.map((p) => p.index), this.#deps.fsync);
           failpoint('after-chunk-index');
           for (const p of group) p.resolve();

@@ -62,6 +62,10 @@ export function stateStoreContract(name: string, create: () => Promise<{ uploads
       await files.putFile(record, true);
       expect(await files.getFile(record.md5)).to.deep.equal(record);
       expect(await all(files.listFiles())).to.deep.equal([record]);
+      await files.deleteFile(record.md5);
+      expect(await files.getFile(record.md5)).to.equal(undefined);
+      expect(await all(files.listFiles())).to.deep.equal([]);
+      await files.deleteFile(record.md5); // twice is harmless
     });
   });
 }

@@ -79,7 +79,9 @@ describe('the upload page in real Chromium', function () {
       const status = await statusOf(server.url, file.md5);
       if (status.status !== 'partial') throw new Error(`expected a partial upload, got ${status.status}`);
       const missing = countOf(status.missing);
-      expect(missing).to.be.within(1, 33);
+      // The bar counts bytes the server accepted (written), a little ahead of the chunks recorded
+      // when the server died: the last few may be written and not yet committed, or half sent.
+      expect(missing).to.be.within(1, 40);
 
       proxy.throttle(0);
       await page.setInputFiles('#picker', [file.path]);
@@ -111,7 +113,9 @@ describe('the upload page in real Chromium', function () {
       const status = await statusOf(second.url, file.md5);
       if (status.status !== 'partial') throw new Error(`expected a partial upload, got ${status.status}`);
       const missing = countOf(status.missing);
-      expect(missing).to.be.within(1, 33);
+      // The bar counts bytes the server accepted (written), a little ahead of the chunks recorded
+      // when the server died: the last few may be written and not yet committed, or half sent.
+      expect(missing).to.be.within(1, 40);
       proxy.throttle(0);
       proxy.bytesUp = 0;
       proxy.retarget(second.url);

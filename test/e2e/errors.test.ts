@@ -54,7 +54,7 @@ describe('bad input: a clear error code, nothing changed, server still up', () =
     ['init: payload a string', 'init', () => 'init', 'E_BAD_REQUEST'],
     ['init: above MAX_FILE_SIZE', 'init', () => ({ md5: MD5, size: 2 ** 50 + 1, name: 'a' }), 'E_TOO_LARGE'],
     ['init: more than the free disk', 'init', () => ({ md5: MD5, size: 2 ** 43, name: 'a' }), 'E_NO_SPACE'],
-    ['init: known partial md5, other size', 'init', () => ({ md5, size: data.length + 1, name: 'a' }), 'E_SIZE_MISMATCH'],
+    ['init: known partial md5 receiving bytes, other size', 'init', () => ({ md5, size: data.length + 1, name: 'a' }), 'E_CONFLICT'],
     ['chunk: unknown md5', 'chunk', () => ({ md5: MD5, index: 0, total: 1, data: Buffer.alloc(1) }), 'E_UNKNOWN_UPLOAD'],
     ['chunk: index >= total', 'chunk', () => ({ md5, index: 4, total: 4, data: Buffer.alloc(CHUNK) }), 'E_INDEX'],
     ['chunk: total mismatch', 'chunk', () => ({ md5, index: 3, total: 5, data: Buffer.alloc(10) }), 'E_INDEX'],

@@ -5,6 +5,9 @@ import { UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
 import { eventually, randomFile, tempDir } from '../support/fixtures.js';
 import { connect, ok, request, startTestServer } from '../support/server.js';
 
+/** The test server's chunk size (see startTestServer). */
+const CHUNK = 64 * 1024;
+
 const md5 = (n: number) => n.toString(16).padStart(32, 'c');
 
 describe('access and abuse limits', () => {
@@ -46,7 +49,7 @@ describe('access and abuse limits', () => {
     }
   });
 
-  it('lets browsers in only from ALLOWED_ORIGINS (and the server itself); clients without an Origin always', async () => {
+  it('lets browsers in only from ALLOWED_ORIGINS (the server\'s own page too must be listed); clients without an Origin always', async () => {
     const server = await startTestServer({ allowedOrigins: ['https://uploads.example.com'] });
     const attempt = (origin?: string) => new Promise<string>((resolve) => {
       const socket = io(`${server.url}${UPLOAD_NAMESPACE}`, {
@@ -61,7 +64,8 @@ describe('access and abuse limits', () => {
     try {
       expect(await attempt('https://evil.example')).to.equal('refused');
       expect(await attempt('https://uploads.example.com')).to.equal('connected');
-      expect(await attempt(server.url)).to.equal('connected');
+      // The Host header proves nothing (a DNS-rebinding page sends its own name as Origin and Host).
+      expect(await attempt(server.url)).to.equal('refused');
       expect(await attempt()).to.equal('connected');
     } finally {
       await server.stop();
@@ -102,16 +106,18 @@ describe('access and abuse limits', () => {
     }
   });
 
-  it('refuses a new upload that does not fit beside the bytes promised to uploads in progress', async () => {
+  it('refuses a new upload that does not fit beside what the uploads receiving bytes still need', async () => {
     const server = await startTestServer();
     try {
       const socket = await connect(server.url);
       const { statfs } = await import('node:fs/promises');
       const stats = await statfs(server.config.uploadDir);
       const free = stats.bavail * stats.bsize;
-      const half = Math.floor(free * 0.6);
-      const first = await request(socket, 'init', { md5: md5(7), size: half, name: 'big-1' });
+      const half = Math.floor((free * 0.6) / CHUNK) * CHUNK;
+      const first = await request(socket, 'init', { md5: md5(7), size: half, name: 'big-1', chunkSize: CHUNK });
       expect(first.ok).to.equal(true);
+      // An init alone reserves nothing (one idle init must not block everyone); bytes arriving do.
+      await ok(socket, 'chunk', { md5: md5(7), index: 0, total: half / CHUNK, data: Buffer.alloc(CHUNK) });
       const second = await request(socket, 'init', { md5: md5(8), size: half, name: 'big-2' });
       expect(second.ok || second.error.code).to.equal('E_NO_SPACE');
       await ok(socket, 'abort', { md5: md5(7) });

@@ -11,7 +11,8 @@ import { DEFAULTS, startServer, type ServerConfig, type UpwireServer } from '../
 import { createLogger } from '../../src/server/log.js';
 import { tempDir } from './fixtures.js';
 
-export const CLI = join(fileURLToPath(new URL('.', import.meta.url)), '../../src/cli/main.js');
+/** The CLI the tests run; UPWIRE_TEST_CLI points them at another build (to see a test fail on an older one). */
+export const CLI = process.env.UPWIRE_TEST_CLI ?? join(fileURLToPath(new URL('.', import.meta.url)), '../../src/cli/main.js');
 
 export interface TestServer extends UpwireServer {
   config: ServerConfig;

@@ -3,6 +3,7 @@ import { constants, type FileHandle, mkdir, open, rename, rm, stat, statfs } fro
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE } from '../../protocol/index.js';
+import { ConfigError } from '../config.js';
 import type { ByteStore, ByteStoreCapabilities, PartialBytes } from './types.js';
 
 export interface FileSystemOptions {
@@ -48,7 +49,7 @@ export class FileSystemBytes implements ByteStore {
     // A merge is a rename from .partial into the store: it cannot cross file systems (EXDEV).
     const [root, partial] = await Promise.all([stat(this.root), stat(this.#partialDir)]);
     if (root.dev !== partial.dev) {
-      throw new Error(`${this.#partialDir} is on another file system than ${this.root}: a merge renames from one to the other and cannot cross file systems; mount them together`);
+      throw new ConfigError(`UPLOAD_DIR: ${this.#partialDir} is on another file system than ${this.root}: a merge renames from one to the other and cannot cross file systems; mount them together`);
     }
     this.#sweeper = setInterval(() => this.#closeIdle(), Math.min(this.#idleCloseMs, 5000)).unref();
   }

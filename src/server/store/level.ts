@@ -82,6 +82,10 @@ export class LevelStores implements UploadStateStore, FileIndex {
     return this.#db.batch().put(record.md5, record, { sublevel: this.#files }).write({ sync });
   }
 
+  deleteFile(md5: string): Promise<void> {
+    return this.#files.del(md5);
+  }
+
   async *listFiles(): AsyncIterable<FileRecord> {
     yield* this.#files.values();
   }

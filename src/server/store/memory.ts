@@ -48,6 +48,10 @@ export class MemoryStores implements UploadStateStore, FileIndex {
     this.#files.set(record.md5, { ...record });
   }
 
+  async deleteFile(md5: string): Promise<void> {
+    this.#files.delete(md5);
+  }
+
   async *listFiles(): AsyncIterable<FileRecord> {
     for (const record of [...this.#files.values()]) yield { ...record };
   }

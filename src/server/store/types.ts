@@ -7,7 +7,12 @@ export interface UploadMeta {
   name: string;
   type: string;
   createdAt: number;
+  /** When a chunk was last recorded (createdAt until the first). */
   updatedAt: number;
+  /** Bytes of the chunks recorded (absent in records written before it existed). */
+  received?: number;
+  /** The address of the client that created it, for the per-address cap. */
+  createdBy?: string;
 }
 
 /** A verified file in the store. */
@@ -42,5 +47,7 @@ export interface UploadStateStore {
 export interface FileIndex {
   getFile(md5: string): Promise<FileRecord | undefined>;
   putFile(record: FileRecord, sync: boolean): Promise<void>;
+  /** Forgets a record (its bytes are gone). */
+  deleteFile(md5: string): Promise<void>;
   listFiles(): AsyncIterable<FileRecord>;
 }
