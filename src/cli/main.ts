@@ -10,6 +10,8 @@ const USAGE = `usage:
                [--max-file-size BYTES] [--upload-token T] [--watch-token T] [--partial-ttl 24h]
                [--fsync on|off] [--log-level info] [--allowed-origins O,O] [--init-rate N]
                [--max-uploads-per-connection N] [--idle-timeout 15m] [--verify received|disk]
+               [--max-buffered BYTES] [--max-uploads N] [--max-uploads-per-address N] [--empty-ttl 10m]
+               [--max-watchers N] [--allowed-hosts H,H] [--send-timeout 60s]
   ${UPLOAD_USAGE.replace('usage: ', '')}
   ${WATCH_USAGE.replace('usage: ', '')}`;
 
