@@ -5,7 +5,7 @@ import { parseBytes } from '../server/config.js';
 import { ProgressView } from './progress-view.js';
 
 export const UPLOAD_USAGE =
-  'usage: upwire upload <files...> --url <server> [--token T] [--max-in-flight BYTES] [--chunk-size BYTES] [--retries N] [--parallel N]';
+  'usage: upwire upload <files...> --url <server> [--token T] [--max-in-flight BYTES] [--chunk-size BYTES] [--retries N] [--parallel N] [--no-hash-cache]';
 
 /**
  * Uploads the files over one connection, `--parallel` at a time (default 1: one progress bar
@@ -24,12 +24,14 @@ export async function uploadCommand(argv: string[]): Promise<number> {
       'chunk-size': { type: 'string' },
       retries: { type: 'string' },
       parallel: { type: 'string' },
+      'no-hash-cache': { type: 'boolean', default: false },
     },
   });
   if (!values.url || positionals.length === 0) throw new UsageError(UPLOAD_USAGE);
   const controller = new AbortController();
   const options: NodeUploadOptions = {
     url: values.url,
+    ...(values['no-hash-cache'] ? { hashCache: false as const } : {}),
     signal: controller.signal,
     ...(values.token ? { token: values.token } : {}),
     ...(values['max-in-flight'] ? { maxInFlight: byteCount(values['max-in-flight'], 'max-in-flight') } : {}),

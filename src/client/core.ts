@@ -7,6 +7,7 @@ import { Connection } from './connection.js';
 import { TypedEmitter } from './emitter.js';
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_TARGET_DELAY_MS } from './flow.js';
 import { RateMeter, type Progress } from './meter.js';
+import type { HashCache } from './hash-cache.js';
 import { sendChunks } from './send-chunks.js';
 
 /** Random access to the bytes being uploaded (a file on disk, a browser Blob). */
@@ -18,6 +19,11 @@ export interface FileSource {
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** True when the bytes cannot have changed since the source was opened (size and mtime as then). */
   unchanged?(): Promise<boolean>;
+  /**
+   * A key that changes whenever the content may have changed (for a file: device, inode, size,
+   * mtime and ctime), so an md5 remembered under it can be used instead of hashing again.
+   */
+  identity?(): Promise<string | undefined>;
   close?(): Promise<void>;
 }
 
@@ -44,6 +50,8 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Skips hashing when the MD5 is already known. */
   md5?: string;
+  /** Where md5s of unchanged files are remembered (see hash-cache.ts); `false` hashes every time. */
+  hashCache?: HashCache | false;
   /** A connection shared by several uploads (see openConnection); left open when this upload ends. */
   connection?: Connection;
 }
@@ -61,6 +69,8 @@ export interface UploadResult {
   /** Chunks and bytes the server acknowledged as stored from this uploader's frames. */
   chunksStored: number;
   bytesStored: number;
+  /** The md5 came from the hash cache (the file was not hashed, unless the cache proved wrong). */
+  md5Cached: boolean;
   /** Time spent hashing, and from then until the server confirmed the file (connect, init, chunks, merge). */
   hashSeconds: number;
   transferSeconds: number;
@@ -110,6 +120,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   #bytesStored = 0;
   /** The fewest chunks the server lacked in any answer: when it falls, a failure was not for nothing. */
   #fewestMissing = Infinity;
+  /** The md5 being uploaded, and where it came from. */
+  #md5 = { value: '', identity: undefined as string | undefined, cached: false };
   #hashSeconds = 0;
   #transferStarted = 0;
   #run: Promise<UploadResult> | undefined;
@@ -170,9 +182,7 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   }
 
   async #execute(): Promise<UploadResult> {
-    const hashStarted = performance.now();
-    const md5 = this.#options.md5 ?? (await this.#hash());
-    this.#hashSeconds = (performance.now() - hashStarted) / 1000;
+    await this.#findMd5();
     this.#transferStarted = performance.now();
     const shared = this.#options.connection;
     const connection = shared ?? openConnection(this.#options);
@@ -181,12 +191,38 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     const onAbort = () => shared || connection.close();
     this.#abort.signal.addEventListener('abort', onAbort);
     try {
-      return await this.#uploadWithRetries(connection, md5);
+      return await this.#uploadWithRetries(connection);
     } finally {
       this.#abort.signal.removeEventListener('abort', onAbort);
       if (!shared) connection.close();
       await this.source.close?.();
     }
+  }
+
+  /** The md5 given, or remembered for this file as it is now, or hashed (and then remembered). */
+  async #findMd5(): Promise<void> {
+    if (this.#options.md5 !== undefined) {
+      this.#md5 = { value: this.#options.md5, identity: undefined, cached: false };
+      return;
+    }
+    const cache = this.#options.hashCache || undefined;
+    const identity = cache ? await this.source.identity?.().catch(() => undefined) : undefined;
+    const remembered = cache && identity ? await cache.get(identity).catch(() => undefined) : undefined;
+    if (remembered) {
+      this.#md5 = { value: remembered, identity, cached: true };
+      return;
+    }
+    await this.#rehash(identity);
+  }
+
+  async #rehash(identity: string | undefined): Promise<void> {
+    const started = performance.now();
+    const md5 = await this.#hash();
+    this.#hashSeconds += (performance.now() - started) / 1000;
+    this.#md5 = { value: md5, identity, cached: false };
+    const cache = this.#options.hashCache || undefined;
+    // Remembered only when the file did not change while it was hashed.
+    if (cache && identity && identity === (await this.source.identity?.().catch(() => undefined))) await cache.set(identity, md5).catch(() => {});
   }
 
   async #hash(): Promise<string> {
@@ -201,17 +237,29 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     return md5;
   }
 
-  async #uploadWithRetries(connection: Connection, md5: string): Promise<UploadResult> {
+  async #uploadWithRetries(connection: Connection): Promise<UploadResult> {
     let failures = 0;
     let busyWaits = 0;
     let checksumRetries = 0;
     while (true) {
       const fewestBefore = this.#fewestMissing;
       try {
-        return await this.#attempt(connection, md5);
+        return await this.#attempt(connection, this.#md5.value);
       } catch (err) {
         const error = toUpwireError(err);
         if (this.#abort.signal.aborted) throw new UpwireError('E_ABORTED');
+        // The md5 came from the cache and the content does not hash to it: the file changed without
+        // its identity changing. Forget it, hash the file as it is, and start again under the new md5.
+        if (error.code === 'E_CHECKSUM' && this.#md5.cached && checksumRetries < CHECKSUM_RETRIES) {
+          checksumRetries++;
+          const { identity } = this.#md5;
+          const cache = this.#options.hashCache || undefined;
+          if (cache && identity) await cache.delete(identity).catch(() => {});
+          this.emit('retry', { attempt: checksumRetries, error, delayMs: 0 });
+          await this.#rehash(identity);
+          this.#fewestMissing = Infinity;
+          continue;
+        }
         // The server threw the bad content away and started over. Not a blind retry: only when our
         // file provably did not change, so the bad bytes came from elsewhere (another client).
         if (error.code === 'E_CHECKSUM' && checksumRetries < CHECKSUM_RETRIES && (await this.source.unchanged?.()) === true) {
@@ -291,7 +339,7 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   #result(file: FileInfo, md5: string, instant: boolean): UploadResult {
     const transferSeconds = (performance.now() - this.#transferStarted) / 1000;
     return {
-      file, md5, instant,
+      file, md5, instant, md5Cached: this.#md5.cached,
       chunksSent: this.#chunksSent, bytesSent: this.#bytesSent, chunksStored: this.#chunksStored, bytesStored: this.#bytesStored,
       hashSeconds: this.#hashSeconds, transferSeconds,
     };

@@ -4,8 +4,10 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MiB, UpwireError } from '../protocol/index.js';
 import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
+import { FileHashCache } from './node-hash-cache.js';
 
 export * from './shared-exports.js';
+export { FileHashCache, defaultHashCachePath } from './node-hash-cache.js';
 
 const HASH_BUFFER = 4 * MiB;
 
@@ -75,6 +77,12 @@ export class NodeFileSource implements FileSource {
     return stats.size === this.size && stats.mtimeMs === this.#mtimeMs;
   }
 
+  /** Device, inode, size, and mtime and ctime in nanoseconds: any write to the file changes its ctime. */
+  async identity(): Promise<string> {
+    const s = await this.#file.stat({ bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  }
+
   close(): Promise<void> {
     return this.#file.close();
   }
@@ -100,10 +108,22 @@ export interface NodeUploadOptions extends UploadOptions {
   type?: string;
 }
 
+let sharedCache: FileHashCache | undefined;
+
+/**
+ * The hash cache an upload uses unless told otherwise: one file under the user's cache directory,
+ * shared by the uploads of this process; none with UPWIRE_HASH_CACHE=off.
+ */
+function defaultHashCache(): FileHashCache | false {
+  if (process.env.UPWIRE_HASH_CACHE === 'off') return false;
+  sharedCache ??= new FileHashCache();
+  return sharedCache;
+}
+
 /** An uploader for a file on disk: subscribe to its events, then `start()`. */
 export async function createUploader(path: string, options: NodeUploadOptions): Promise<Uploader> {
   const source = await NodeFileSource.open(path, options);
-  return new Uploader(source, nodeMd5, options);
+  return new Uploader(source, nodeMd5, { hashCache: defaultHashCache(), ...options });
 }
 
 /** Uploads one file and resolves when the server has stored and verified it. */

@@ -6,3 +6,4 @@ export type { Progress } from './meter.js';
 export { UpwireError, ERRORS, type ErrorCode, type FileInfo } from '../protocol/index.js';
 export { Watcher, watch, type WatchOptions, type WatcherEvents } from './watcher.js';
 export type { EndedEvent, UploadSnapshot } from '../protocol/index.js';
+export type { HashCache } from './hash-cache.js';
