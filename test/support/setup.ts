@@ -1,0 +1,12 @@
+/*
+ * Loaded by mocha before any test (.mocharc.json `require`): the suite must not read or write the
+ * user's own cache (the client's md5 cache lives under $XDG_CACHE_HOME), so it gets one of its own,
+ * inherited by the processes the tests spawn, and removed when mocha exits.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const cache = mkdtempSync(join(tmpdir(), 'upwire-test-cache-'));
+process.env.XDG_CACHE_HOME = cache;
+process.on('exit', () => rmSync(cache, { recursive: true, force: true }));
