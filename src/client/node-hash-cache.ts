@@ -23,9 +23,14 @@ export class FileHashCache implements HashCache {
   constructor(readonly path: string = defaultHashCachePath(), private readonly limit = HASH_CACHE_ENTRIES) {}
 
   async get(identity: string): Promise<string | undefined> {
-    const entry = (await this.#load()).get(identity);
-    if (entry) entry.usedAt = Date.now();
-    return entry?.md5;
+    const entries = await this.#load();
+    const entry = entries.get(identity);
+    if (!entry) return undefined;
+    // Used now: written back when that moves it much, so an entry read often is not the first dropped.
+    const stale = Date.now() - entry.usedAt > 3600_000;
+    entry.usedAt = Date.now();
+    if (stale) await this.#save(entries);
+    return entry.md5;
   }
 
   async set(identity: string, md5: string): Promise<void> {

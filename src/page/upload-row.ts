@@ -31,6 +31,8 @@ export class UploadRow {
   #message: HTMLElement;
   #pause: HTMLButtonElement;
   #cancel: HTMLButtonElement;
+  /** Times the file was hashed for this row: 0 when its md5 came from the hash cache (tests read it). */
+  #hashPasses = 0;
 
   constructor(file: File, template: HTMLTemplateElement) {
     this.element = (template.content.firstElementChild as HTMLLIElement).cloneNode(true) as HTMLLIElement;
@@ -47,6 +49,7 @@ export class UploadRow {
     this.#hashBar.setAttribute('aria-label', `hashing ${file.name}`);
     this.#uploadBar.setAttribute('aria-label', `uploading ${file.name}`);
     this.setPhase('queued');
+    this.element.dataset.hashPasses = '0';
   }
 
   /** Wires the buttons and events of the uploader that now runs this row. */
@@ -56,7 +59,10 @@ export class UploadRow {
       else uploader.pause();
     };
     this.#cancel.onclick = onCancel;
-    uploader.on('phase', (phase) => this.setPhase(phase));
+    uploader.on('phase', (phase) => {
+      if (phase === 'hashing') this.element.dataset.hashPasses = String(++this.#hashPasses);
+      this.setPhase(phase);
+    });
     uploader.on('hash-progress', (p) => this.#progress(this.#hashBar, p));
     let resumedShown = false;
     uploader.on('progress', (p) => {
@@ -66,7 +72,9 @@ export class UploadRow {
       this.#progress(this.#uploadBar, p);
     });
     uploader.on('retry', ({ attempt, error }) => {
-      this.#message.textContent = `Connection lost (${error.message}); retrying, attempt ${attempt}…`;
+      this.#message.textContent = error.code === 'E_CHECKSUM'
+        ? `The server found other content than the checksum says; starting over, attempt ${attempt}…`
+        : `Connection lost (${error.message}); retrying, attempt ${attempt}…`;
     });
   }
 
@@ -82,6 +90,7 @@ export class UploadRow {
   completed(result: UploadResult): void {
     this.element.dataset.md5 = result.md5;
     this.element.dataset.chunksSent = String(result.chunksSent);
+    this.element.dataset.md5Cached = String(result.md5Cached);
     this.#hashBar.value = 100;
     this.#uploadBar.value = 100;
     this.#stats.textContent = '';
