@@ -1,11 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { peakRssMiB } from '../test/support/procs.js';
 
 export interface Service { url: string; child: ChildProcess }
 
-/** Starts a server process and waits for its "listening on <url>" line. */
-export function startService(args: string[], env: Record<string, string> = {}): Promise<Service> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a server process and waits for its "listening on <url>" line; `cpus` pins it (taskset). */
+export function startService(args: string[], env: Record<string, string> = {}, cpus?: string): Promise<Service> {
+  const [command, ...rest] = cpus ? ['taskset', '-c', cpus, process.execPath, ...args] : [process.execPath, ...args];
+  const child = spawn(command!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -37,4 +39,18 @@ export function timed(command: string, args: string[], env: Record<string, strin
       else resolve({ seconds: (performance.now() - started) / 1000, stdout });
     });
   });
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU seconds (user, system) of a live process, from /proc/<pid>/stat. */
+export async function cpuOf(pid: number): Promise<{ user: number; system: number }> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+  return { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND };
+}
+
+/** CPU seconds of this process's children that have exited (cutime, cstime): read before and after a run. */
+export async function childrenCpu(): Promise<{ user: number; system: number }> {
+  const fields = (await readFile('/proc/self/stat', 'utf8')).replace(/^.*\) /, '').split(' ');
+  return { user: Number(fields[13]) / TICKS_PER_SECOND, system: Number(fields[14]) / TICKS_PER_SECOND };
 }

@@ -17,7 +17,8 @@ import { benchBrowserHash } from './browser-hash.js';
 import { crowds } from './crowd.js';
 import { LINKS, shapedLinks } from './links.js';
 import { latencyProbe, stalledWatcher } from './probes.js';
-import { startService, stopService, timed } from './procs.js';
+import { readdir, stat } from 'node:fs/promises';
+import { childrenCpu, cpuOf, startService, stopService, timed } from './procs.js';
 import { median, randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -44,6 +45,10 @@ const SECTIONS = new Set(values.sections.split(',').filter((s) => !(values['no-b
 const BASELINE_CLI = values.baseline ? join(values.baseline, 'dist/src/cli/main.js') : undefined;
 const FRAME = 1024 * 1024;
 const IN_FLIGHT = 16 * 1024 * 1024;
+/** The server runs as `npm start` runs it: with glibc's allocator tuned (see package.json). */
+const SERVER_ENV = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '268435456', MALLOC_TOP_PAD_: '67108864' };
+/** The client hashes every time unless a section measures the cache. */
+const CLIENT_ENV = { UPWIRE_HASH_CACHE: 'off' };
 
 const samples = new Map<string, number[]>();
 const record = (key: string, value: number) => samples.set(key, [...(samples.get(key) ?? []), value]);
@@ -57,20 +62,40 @@ const fresh = async (name: string) => {
   return dir;
 };
 
-async function upwireServer(fsync: 'on' | 'off', cli = CLI) {
+async function upwireServer(fsync: 'on' | 'off', cli = CLI, cpus?: string) {
   const dir = await fresh(`upwire-${fsync}`);
-  return startService([cli, 'serve', '--port', '0', '--upload-dir', join(dir, 'uploads'), '--db-dir', join(dir, 'db'), '--fsync', fsync]);
+  return startService([cli, 'serve', '--port', '0', '--upload-dir', join(dir, 'uploads'), '--db-dir', join(dir, 'db'), '--fsync', fsync], SERVER_ENV, cpus);
 }
 
-async function upwireUpload(url: string, files: string[], extra: string[] = [], cli = CLI) {
-  const { seconds, stdout } = await timed(process.execPath, [cli, 'upload', ...files, '--url', url, ...extra]);
+/** The CLI upload, its wall time and its CPU seconds (user + system); `cpus` pins it. */
+async function upwireUpload(url: string, files: string[], extra: string[] = [], cli = CLI, cpus?: string) {
+  const before = await childrenCpu();
+  const args = [cli, 'upload', ...files, '--url', url, ...extra];
+  const { seconds, stdout } = cpus ? await timed('taskset', ['-c', cpus, process.execPath, ...args], CLIENT_ENV) : await timed(process.execPath, args, CLIENT_ENV);
+  const after = await childrenCpu();
   const results = stdout.trim().split('\n').map((l) => JSON.parse(l) as { hashSeconds: number; transferSeconds: number; instant: boolean });
-  return { seconds, results };
+  return { seconds, results, cpu: after.user + after.system - before.user - before.system };
+}
+
+/** CPU seconds a service has used since `start` (a reading of cpuOf). */
+async function cpuSince(service: { child: { pid?: number } }, start: { user: number; system: number }): Promise<number> {
+  const now = await cpuOf(service.child.pid!);
+  return now.user + now.system - start.user - start.system;
+}
+
+/** The largest file under `dir`: what tus stored. */
+async function largestFile(dir: string): Promise<string> {
+  let best = { path: '', size: -1 };
+  for (const name of await readdir(dir)) {
+    const { size } = await stat(join(dir, name));
+    if (size > best.size) best = { path: join(dir, name), size };
+  }
+  return best.path;
 }
 
 async function tusServer() {
   const dir = await fresh('tus');
-  return startService([join(here, 'tus-server.js'), dir]);
+  return { ...(await startService([join(here, 'tus-server.js'), dir])), dir };
 }
 
 async function tusUpload(endpoint: string, files: string[], parallel: number) {
@@ -89,8 +114,11 @@ async function oneLargeFile() {
     record('md5sum', (await timed('md5sum', [file])).seconds);
     for (const fsync of ['off', 'on'] as const) {
       const server = await upwireServer(fsync);
+      const serverStart = await cpuOf(server.child.pid!);
       const probe = fsync === 'off' ? await latencyProbe(server.url) : undefined;
-      const { seconds, results } = await upwireUpload(server.url, [file]);
+      const { seconds, results, cpu } = await upwireUpload(server.url, [file]);
+      record(`upwire-${fsync}-client-cpu`, cpu);
+      record(`upwire-${fsync}-server-cpu`, await cpuSince(server, serverStart));
       if (probe) {
         const lag = await probe.stop();
         record('probe-p50', lag.p50);
@@ -101,6 +129,12 @@ async function oneLargeFile() {
       record(`upwire-${fsync}-hash`, results[0]!.hashSeconds);
       record(`upwire-${fsync}-transfer`, results[0]!.transferSeconds);
       if (fsync === 'off') {
+        const cacheServer = await upwireServer('off');
+        const cache = await timed(process.execPath, [join(here, 'cache-probe.js'), cacheServer.url, file]);
+        await stopService(cacheServer);
+        const { firstFrameMs, instantMs } = JSON.parse(cache.stdout) as { firstFrameMs: number; instantMs: number };
+        record('cache-resume-first-frame', firstFrameMs / 1000);
+        record('cache-instant', instantMs / 1000);
         const again = await upwireUpload(server.url, [file]);
         if (!again.results[0]!.instant) throw new Error('the re-upload was not instant');
         record('instant', again.seconds);
@@ -114,13 +148,33 @@ async function oneLargeFile() {
       }
       record(`upwire-${fsync}-rss`, await stopService(server));
     }
+    // The same upload with each side on a core of its own, as two machines would be.
+    {
+      const server = await upwireServer('off', CLI, '0');
+      const serverStart = await cpuOf(server.child.pid!);
+      const { seconds, cpu } = await upwireUpload(server.url, [file], [], CLI, '1');
+      record('pinned', seconds);
+      record('pinned-client-cpu', cpu);
+      record('pinned-server-cpu', await cpuSince(server, serverStart));
+      await stopService(server);
+    }
     if (BASELINE_CLI) {
       const server = await upwireServer('off', BASELINE_CLI);
       record('baseline-off', (await upwireUpload(server.url, [file], [], BASELINE_CLI)).seconds);
       record('baseline-off-rss', await stopService(server));
     }
     const tus = await tusServer();
-    record('tus', (await tusUpload(tus.url, [file], 1)).seconds);
+    const tusStart = await cpuOf(tus.child.pid!);
+    const tusBefore = await childrenCpu();
+    const tusSeconds = (await tusUpload(tus.url, [file], 1)).seconds;
+    const tusAfter = await childrenCpu();
+    record('tus', tusSeconds);
+    record('tus-client-cpu', tusAfter.user + tusAfter.system - tusBefore.user - tusBefore.system);
+    record('tus-server-cpu', await cpuSince(tus, tusStart));
+    // What a user would build for the same guarantees from tus: md5sum first, upload, md5sum of what was stored.
+    const md5Before = (await timed('md5sum', [file])).seconds;
+    const md5After = (await timed('md5sum', [await largestFile(tus.dir)])).seconds;
+    record('tus-md5', md5Before + tusSeconds + md5After);
     record('tus-rss', await stopService(tus));
     const bare = await startService([join(here, 'bare-socketio.js'), 'server', join(await fresh('bare'), 'out.bin')]);
     const { stdout } = await timed(process.execPath, [join(here, 'bare-socketio.js'), 'client', bare.url, file, String(FRAME), String(IN_FLIGHT / FRAME)]);
@@ -205,7 +259,15 @@ if (has('upwire-off')) {
     [`end to end ${SIZE} MiB, FSYNC=on`, `${s('upwire-on')} (${rate(med('upwire-on'))})`, `tus ${s('tus')}`, x('upwire-on', 'tus')],
   );
   if (has('baseline-off')) rows.push([`end to end ${SIZE} MiB, FSYNC=off, against the baseline build`, s('upwire-off'), `baseline ${s('baseline-off')}`, x('upwire-off', 'baseline-off')]);
+  const perGiB = (key: string) => `${((med(key) * 1024) / SIZE).toFixed(2)} s/GiB`;
   rows.push(
+    [`end to end ${SIZE} MiB, FSYNC=off, against what a user would build from tus`, s('upwire-off'), `md5sum + tus + md5sum of the stored file ${s('tus-md5')}`, x('upwire-off', 'tus-md5')],
+    [`end to end ${SIZE} MiB, client and server each pinned to a core`, s('pinned'), `unpinned ${s('upwire-off')}`, x('pinned', 'upwire-off')],
+    ['server CPU (user + system), FSYNC=off', perGiB('upwire-off-server-cpu'), `tus ${perGiB('tus-server-cpu')}`, x('upwire-off-server-cpu', 'tus-server-cpu')],
+    ['client CPU (user + system), hash included', perGiB('upwire-off-client-cpu'), `tus ${perGiB('tus-client-cpu')}`, x('upwire-off-client-cpu', 'tus-client-cpu')],
+    ['server / client CPU, pinned', `${perGiB('pinned-server-cpu')} / ${perGiB('pinned-client-cpu')}`, '', ''],
+    [`resume of an interrupted ${SIZE} MiB upload with the hash cache: start to first frame`, s('cache-resume-first-frame'), `without the cache: a hash pass, ${s('upwire-off-hash')}`, ''],
+    [`instant re-upload of ${SIZE} MiB with the hash cache (the call)`, s('cache-instant'), `without: ${s('instant-inproc')}`, x('cache-instant', 'instant-inproc')],
     ['hash phase', s('upwire-off-hash'), `md5sum ${s('md5sum')}`, x('upwire-off-hash', 'md5sum')],
     ['transfer phase, FSYNC=off', s('upwire-off-transfer'), `bare socket.io ${s('bare')}`, x('upwire-off-transfer', 'bare')],
     ['transfer phase, FSYNC=on', s('upwire-on-transfer'), `bare socket.io ${s('bare')}`, x('upwire-on-transfer', 'bare')],
