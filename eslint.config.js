@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'db/', 'uploads/', 'test-artifacts/'] },
+  { ignores: ['dist/', 'node_modules/', 'db/', 'uploads/', 'test-artifacts/', 'src/client/worker-source.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

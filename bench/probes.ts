@@ -1,9 +1,10 @@
 import type { Socket as NetSocket } from 'node:net';
 import { io, type Socket } from 'socket.io-client';
+import { PROTOCOL_VERSION } from '../src/protocol/index.js';
 import { median } from './util.js';
 
 async function connected(url: string): Promise<Socket> {
-  const socket = io(`${url}/upload`, { transports: ['websocket'], reconnection: false });
+  const socket = io(`${url}/upload`, { transports: ['websocket'], reconnection: false, auth: { protocol: PROTOCOL_VERSION } });
   await new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(undefined));
     socket.once('connect_error', reject);

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
-import { UpwireError } from '../protocol/index.js';
-import { ConfigError } from '../server/config.js';
-import { serveCommand } from './serve-command.js';
-import { UPLOAD_USAGE, uploadCommand, UsageError } from './upload-command.js';
-import { WATCH_USAGE, watchCommand } from './watch-command.js';
+/*
+ * Each command's module is imported when that command runs: `upload` and `watch` need only the
+ * client, and a client-only install has none of the server's packages (they are optional peer
+ * dependencies), so loading the server for them would fail.
+ */
 
-const USAGE = `usage:
+/** The optional peer dependencies `upwire serve` needs, for the one line that says what to install. */
+const SERVER_PACKAGES = ['socket.io', 'level', 'pino', 'pino-pretty', 'prom-client'];
+/** Errors whose message is meant for the user: one line, no stack. Matched by name, so this file loads none of their modules. */
+const USER_ERRORS = new Set(['UsageError', 'ConfigError', 'UpwireError']);
+
+async function usage(): Promise<string> {
+  const [{ UPLOAD_USAGE }, { WATCH_USAGE }] = await Promise.all([import('./upload-command.js'), import('./watch-command.js')]);
+  return `usage:
   upwire serve [--port N] [--host H] [--upload-dir DIR] [--db-dir DIR] [--chunk-size BYTES]
                [--max-file-size BYTES] [--upload-token T] [--watch-token T] [--partial-ttl 24h]
                [--fsync on|off] [--log-level info] [--allowed-origins O,O] [--init-rate N]
@@ -14,31 +21,58 @@ const USAGE = `usage:
                [--max-watchers N] [--allowed-hosts H,H] [--send-timeout 60s]
   ${UPLOAD_USAGE.replace('usage: ', '')}
   ${WATCH_USAGE.replace('usage: ', '')}`;
+}
+
+/**
+ * The server package a failure to load or start `serve` is missing, if that is what it is: Node's
+ * ERR_MODULE_NOT_FOUND names it ("Cannot find package 'level' imported from …"), and pino names
+ * the transport it cannot find (pino-pretty, loaded only when stdout is a terminal).
+ */
+function missingServerPackage(err: unknown): string | undefined {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof message !== 'string') return undefined;
+  const name = code === 'ERR_MODULE_NOT_FOUND' ? /Cannot find package '([^']+)'/.exec(message)?.[1]
+    : /unable to determine transport target for "([^"]+)"/.exec(message)?.[1];
+  return name !== undefined && SERVER_PACKAGES.includes(name) ? name : undefined;
+}
+
+async function serve(argv: string[]): Promise<number> {
+  try {
+    const { serveCommand } = await import('./serve-command.js');
+    return await serveCommand(argv);
+  } catch (err) {
+    const missing = missingServerPackage(err);
+    if (missing === undefined) throw err;
+    console.error(`upwire: serve needs the server's packages (${missing} is missing): npm install ${SERVER_PACKAGES.join(' ')}`);
+    return 2;
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serveCommand(rest);
+      return serve(rest);
     case 'upload':
-      return uploadCommand(rest);
+      return (await import('./upload-command.js')).uploadCommand(rest);
     case 'watch':
-      return watchCommand(rest);
+      return (await import('./watch-command.js')).watchCommand(rest);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      console.log(USAGE);
+      console.log(await usage());
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      console.error(`upwire: unknown command ${JSON.stringify(command)}\n${await usage()}`);
+      return 2;
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (err: unknown) => {
-    const known = err instanceof UsageError || err instanceof ConfigError || err instanceof UpwireError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const known = USER_ERRORS.has((err as Error | undefined)?.name ?? '') || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     console.error(`upwire: ${known ? (err as Error).message : String((err as Error).stack ?? err)}`);
     process.exitCode = 2;
   },

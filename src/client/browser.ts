@@ -1,7 +1,8 @@
-import { MiB, UpwireError } from '../protocol/index.js';
+import { UpwireError } from '../protocol/index.js';
 import { fileIdentity, IndexedDbHashCache, sampleDigest, sampleRanges } from './browser-hash-cache.js';
 import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
-import type { HashAlgorithm, HashRequest, HashResponse } from './hash-messages.js';
+import type { HashAlgorithm } from './hash-messages.js';
+import { md5OfBlob } from './worker-md5.js';
 
 export * from './shared-exports.js';
 export { IndexedDbHashCache } from './browser-hash-cache.js';
@@ -47,39 +48,24 @@ export class BlobFileSource implements FileSource {
   }
 }
 
-/** MD5 in a Web Worker (see hash-worker.ts), reporting progress as slices are hashed. */
-export function workerMd5(workerUrl: string | URL, algorithm: HashAlgorithm = 'auto'): Md5Hasher {
+/**
+ * MD5 in a Web Worker (hash-worker.ts), reporting progress as slices are hashed. With no `workerUrl`
+ * the worker is the one built into the package, started from a Blob URL; where no worker can start
+ * (a CSP without blob: in worker-src), it hashes on the main thread instead (see worker-md5.ts).
+ */
+export function workerMd5(workerUrl?: string | URL, algorithm: HashAlgorithm = 'auto'): Md5Hasher {
   return (source, onProgress, signal) => {
     if (!(source instanceof BlobFileSource)) return Promise.reject(new TypeError('workerMd5 hashes Blob sources'));
-    const blob = source.blob;
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(workerUrl);
-      const stop = () => {
-        worker.terminate();
-        reject(new UpwireError('E_ABORTED'));
-      };
-      signal.addEventListener('abort', stop, { once: true });
-      const finish = () => {
-        signal.removeEventListener('abort', stop);
-        worker.terminate();
-      };
-      worker.onmessage = ({ data }: MessageEvent<HashResponse>) => {
-        if (data.type === 'progress') return onProgress(data.bytes);
-        finish();
-        if (data.type === 'done') resolve(data.md5);
-        else reject(new UpwireError('E_FILE', `hashing failed: ${data.message}`));
-      };
-      worker.onerror = (event) => {
-        finish();
-        reject(new UpwireError('E_FILE', `hashing failed: ${event.message}`));
-      };
-      worker.postMessage({ blob, sliceSize: 4 * MiB, algorithm } satisfies HashRequest);
-    });
+    return md5OfBlob(source.blob, { workerUrl, algorithm }, onProgress, signal);
   };
 }
 
 export interface BrowserUploadOptions extends UploadOptions {
-  /** URL of the bundled hash-worker.js; the page serves it at /assets/hash-worker.js. */
+  /**
+   * A hash worker script on the page's origin, to use instead of the one built into the package,
+   * which starts from a Blob URL: for a CSP without blob: in worker-src. The server serves one at
+   * /assets/hash-worker.js; it is also dist/public/hash-worker.js in the package.
+   */
   workerUrl?: string | URL;
   hashAlgorithm?: HashAlgorithm;
   name?: string;
@@ -96,9 +82,8 @@ function defaultHashCache(): IndexedDbHashCache | false {
 
 /** An uploader for a File or Blob: subscribe to its events, then `start()`. */
 export async function createUploader(file: Blob, options: BrowserUploadOptions): Promise<Uploader> {
-  const workerUrl = options.workerUrl ?? new URL('/assets/hash-worker.js', options.url);
   const hashCache = options.hashCache ?? defaultHashCache();
-  return new Uploader(new BlobFileSource(file, options.name), workerMd5(workerUrl, options.hashAlgorithm), { ...options, hashCache });
+  return new Uploader(new BlobFileSource(file, options.name), workerMd5(options.workerUrl, options.hashAlgorithm), { ...options, hashCache });
 }
 
 /** Uploads one File or Blob and resolves when the server has stored and verified it. */

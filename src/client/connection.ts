@@ -1,15 +1,23 @@
 import { io, type Socket } from 'socket.io-client';
 import {
-  parseResult, UPLOAD_NAMESPACE, UpwireError,
+  parseResult, PROTOCOL_VERSION, UPLOAD_NAMESPACE, UpwireError,
   type ChunkRequest, type ClientToServerEvents, type RequestName, type RequestOf,
   type ServerToClientEvents,
 } from '../protocol/index.js';
 import { BufferPool } from './buffer-pool.js';
 import { FlowControl, type Credit, type FlowOptions } from './flow.js';
 
+/** A token, or a function that gives one: called again at every reconnection (a token that expires). */
+export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
+
 export interface ConnectionOptions extends Partial<FlowOptions> {
+  /** The server's URL; a path in it is where the server is mounted (`https://example.com/uploads`). */
   url: string;
-  token?: string;
+  token?: TokenSource;
+  /** socket.io's path on the server; default: `<the URL's path>/socket.io`. */
+  path?: string;
+  /** The namespace upwire serves on; default `/upload`. */
+  namespace?: string;
   /** Failed connection attempts in a row before giving up with E_UNREACHABLE. */
   retries: number;
   /**
@@ -21,6 +29,35 @@ export interface ConnectionOptions extends Partial<FlowOptions> {
 }
 
 export type UploadClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Where socket.io is: the URL's origin, and `path` or the URL's path followed by /socket.io. */
+export function socketAddress(options: Pick<ConnectionOptions, 'url' | 'path'>): { origin: string; path: string } {
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new UpwireError('E_BAD_REQUEST', `not a URL: ${JSON.stringify(options.url)}`);
+  }
+  const mount = url.pathname.replace(/\/+$/, '');
+  return { origin: url.origin, path: options.path ?? `${mount}/socket.io` };
+}
+
+/**
+ * A refusal no retry can change: fails the connection at once, with its code. A server that is
+ * reached but has no upwire on that namespace answers "Invalid namespace" (a URL with a wrong path
+ * used to hang here, or exit 0 with no result).
+ */
+function handshakeRefusal(err: Error, options: ConnectionOptions): UpwireError | undefined {
+  const data = (err as Error & { data?: { code?: unknown; message?: unknown } }).data;
+  const code = data?.code;
+  const said = typeof data?.message === 'string' ? data.message : err.message;
+  if (code === 'E_UNAUTHORIZED') return new UpwireError('E_UNAUTHORIZED', 'the server refused the token');
+  if (code === 'E_FORBIDDEN' || code === 'E_PROTOCOL') return new UpwireError(code, said.slice(0, 300));
+  if (err.message === 'Invalid namespace') {
+    return new UpwireError('E_NOT_FOUND', `${options.url} answers, but serves no upwire on ${options.namespace ?? UPLOAD_NAMESPACE} (check the URL's path, and the path and namespace options)`);
+  }
+  return undefined;
+}
 
 interface Pending {
   event: RequestName;
@@ -60,9 +97,17 @@ export class Connection {
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
       ...(options.targetDelayMs === undefined ? {} : { targetDelayMs: options.targetDelayMs }),
     });
-    const base = options.url.replace(/\/+$/, '');
-    this.socket = io(`${base}${UPLOAD_NAMESPACE}`, {
-      auth: options.token === undefined ? {} : { token: options.token },
+    const { origin, path } = socketAddress(options);
+    const { token } = options;
+    this.socket = io(`${origin}${options.namespace ?? UPLOAD_NAMESPACE}`, {
+      path,
+      // A function, so that a token that changes is asked for again at each reconnection.
+      auth: (give) => {
+        Promise.resolve(typeof token === 'function' ? token() : token).then(
+          (value) => give(value === undefined ? { protocol: PROTOCOL_VERSION } : { token: value, protocol: PROTOCOL_VERSION }),
+          () => give({ protocol: PROTOCOL_VERSION }),
+        );
+      },
       transports: ['websocket'],
       reconnectionDelay: 500,
       reconnectionDelayMax: 5000,
@@ -75,8 +120,8 @@ export class Connection {
       this.flow.reset();
     });
     this.socket.on('connect_error', (err) => {
-      const code = (err as Error & { data?: { code?: unknown } }).data?.code;
-      if (code === 'E_UNAUTHORIZED') this.#fail(new UpwireError('E_UNAUTHORIZED', 'the server refused the token'));
+      const refusal = handshakeRefusal(err, options);
+      if (refusal) this.#fail(refusal);
       else if (++this.#failedAttempts > options.retries) this.#fail(new UpwireError('E_UNREACHABLE', `cannot reach ${options.url}: ${err.message}`));
     });
     this.socket.on('disconnect', (reason) => this.#failAll(new UpwireError('E_DISCONNECTED', `connection lost (${reason})`)));

@@ -3,7 +3,7 @@ import {
   type ChunkAck, type FileInfo, type PartialStatus, type Range,
 } from '../protocol/index.js';
 import { untilAborted } from './abortable.js';
-import { Connection } from './connection.js';
+import { Connection, type TokenSource } from './connection.js';
 import { TypedEmitter } from './emitter.js';
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_TARGET_DELAY_MS } from './flow.js';
 import { RateMeter, type Progress } from './meter.js';
@@ -31,9 +31,13 @@ export interface FileSource {
 export type Md5Hasher = (source: FileSource, onProgress: (bytes: number) => void, signal: AbortSignal) => Promise<string>;
 
 export interface UploadOptions {
-  /** Server base URL, e.g. http://127.0.0.1:3000. */
+  /** The server's URL, e.g. http://127.0.0.1:3000; a path in it is where the server is mounted (https://example.com/uploads). */
   url: string;
-  token?: string;
+  /** The token, or a function giving one, asked again at every reconnection (a token that expires). */
+  token?: TokenSource;
+  /** socket.io's path on the server (default: the URL's path, then /socket.io), and upwire's namespace (default /upload). */
+  path?: string;
+  namespace?: string;
   /** Wished chunk size in bytes; the server may clamp it, and a resumed upload keeps its own. */
   chunkSize?: number;
   /**
@@ -353,13 +357,15 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
 }
 
 /** One connection to a server, to share between uploads with the `connection` option. */
-export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'retries' | 'timeoutMs' | 'maxInFlight' | 'targetDelayMs'>): Connection {
-  const { url, token, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'path' | 'namespace' | 'retries' | 'timeoutMs' | 'maxInFlight' | 'targetDelayMs'>): Connection {
+  const { url, token, path, namespace, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
   return new Connection({
     url, retries, timeoutMs,
     maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
     targetDelayMs: options.targetDelayMs ?? DEFAULT_TARGET_DELAY_MS,
     ...(token === undefined ? {} : { token }),
+    ...(path === undefined ? {} : { path }),
+    ...(namespace === undefined ? {} : { namespace }),
   });
 }
 

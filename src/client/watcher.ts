@@ -2,14 +2,17 @@ import {
   parseEnded, parseFileInfo, parseSnapshot, parseStatusAnswer, parseWatchAnswer,
   type CompleteStatus, type EndedEvent, type FileInfo, type NoneStatus, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
-import { Connection } from './connection.js';
+import { Connection, type TokenSource } from './connection.js';
 import { DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS } from './core.js';
 import { TypedEmitter } from './emitter.js';
 
 export interface WatchOptions {
   url: string;
-  /** The upload token, or the server's read-only WATCH_TOKEN. */
-  token?: string;
+  /** The upload token, or the server's read-only WATCH_TOKEN (or a function giving one). */
+  token?: TokenSource;
+  /** As for uploads: socket.io's path and upwire's namespace on the server. */
+  path?: string;
+  namespace?: string;
   /** Follow one upload; without it, every upload on the server. */
   md5?: string;
   retries?: number;
@@ -66,8 +69,11 @@ export class Watcher extends TypedEmitter<WatcherEvents> {
 
   /** Connects and subscribes; the first snapshot is in `uploads` when this resolves. */
   static async open(options: WatchOptions): Promise<Watcher> {
-    const { url, token, md5, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
-    const connection = new Connection({ url, retries, timeoutMs, ...(token === undefined ? {} : { token }) });
+    const { url, token, md5, path, namespace, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+    const connection = new Connection({
+      url, retries, timeoutMs,
+      ...(token === undefined ? {} : { token }), ...(path === undefined ? {} : { path }), ...(namespace === undefined ? {} : { namespace }),
+    });
     const watcher = new Watcher(connection, md5);
     try {
       await connection.connected();

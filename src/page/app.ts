@@ -1,5 +1,6 @@
 import { createUploader, type Uploader, UpwireError } from '../client/browser.js';
 import { startServerUploadsPanel } from './server-uploads.js';
+import { serverAddress } from './server-address.js';
 import { refreshStoredFiles } from './stored-files.js';
 import { askForToken, savedToken } from './token.js';
 import { UploadRow } from './upload-row.js';
@@ -49,7 +50,7 @@ function pump(): void {
 async function run(job: Job): Promise<void> {
   while (true) {
     const token = savedToken();
-    const uploader = await createUploader(job.file, { url: location.origin, ...(token ? { token } : {}) });
+    const uploader = await createUploader(job.file, { ...serverAddress(), ...(token ? { token } : {}) });
     job.uploader = uploader;
     job.row.attach(uploader, () => cancel(job));
     try {

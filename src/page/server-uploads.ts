@@ -1,5 +1,6 @@
 import { watch, type EndedEvent, type UploadSnapshot } from '../client/browser.js';
 import { formatBytes, formatDuration } from '../client/format.js';
+import { serverAddress } from './server-address.js';
 import { savedToken } from './token.js';
 
 type State = 'uploading' | 'done' | EndedEvent['reason'];
@@ -13,7 +14,7 @@ export async function startServerUploadsPanel(onComplete: () => void): Promise<v
   const state = document.querySelector<HTMLElement>('#live-state')!;
   const rows = new Map<string, HTMLLIElement>();
   const token = savedToken();
-  const watcher = await watch({ url: location.origin, ...(token ? { token } : {}) });
+  const watcher = await watch({ ...serverAddress(), ...(token ? { token } : {}) });
 
   const render = (upload: UploadSnapshot, status: State) => {
     let row = rows.get(upload.md5);

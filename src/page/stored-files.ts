@@ -1,12 +1,13 @@
 import { formatBytes } from '../client/format.js';
 import type { FileInfo } from '../protocol/index.js';
+import { pageRelative } from './server-address.js';
 import { askForToken, authHeaders, withToken } from './token.js';
 
 type StoredFile = FileInfo & { createdAt: string };
 
 /** The list of files on the server, from GET /files, newest first. */
 export async function refreshStoredFiles(): Promise<void> {
-  const res = await fetch('/files', { headers: authHeaders() });
+  const res = await fetch(pageRelative('files'), { headers: authHeaders() });
   if (res.status === 401) {
     await askForToken();
     return refreshStoredFiles();
@@ -23,7 +24,7 @@ function renderFile(file: StoredFile): HTMLLIElement {
   const item = document.createElement('li');
   item.dataset.md5 = file.md5;
   const link = document.createElement('a');
-  link.href = withToken(file.url);
+  link.href = withToken(pageRelative(file.url));
   link.textContent = file.name;
   link.download = file.name;
   const size = span(formatBytes(file.size), 'size muted');

@@ -1,5 +1,11 @@
-/** socket.io namespace that carries the whole upload protocol. */
+/** socket.io namespace that carries the whole upload protocol (by default: a server may mount it elsewhere). */
 export const UPLOAD_NAMESPACE = '/upload';
+
+/**
+ * The protocol version a client states in its handshake (`auth.protocol`). 2: chunks travel as
+ * frames with an offset. A server refuses another version with E_PROTOCOL rather than misread it.
+ */
+export const PROTOCOL_VERSION = 2;
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

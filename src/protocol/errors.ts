@@ -5,7 +5,9 @@
 export const ERRORS = {
   E_BAD_REQUEST: { message: 'malformed request', retryable: false },
   E_UNAUTHORIZED: { message: 'missing or wrong token', retryable: false },
-  E_FORBIDDEN: { message: 'this host name or origin is not allowed here', retryable: false },
+  E_FORBIDDEN: { message: 'not allowed here', retryable: false },
+  E_PROTOCOL: { message: 'the client and the server speak different protocol versions', retryable: false },
+  E_NOT_FOUND: { message: 'no upwire server at this URL, path or namespace', retryable: false },
   E_TOO_LARGE: { message: 'file is larger than the server accepts', retryable: false },
   E_SIZE_MISMATCH: { message: 'this md5 is already stored with another size', retryable: false },
   E_CONFLICT: { message: 'another upload of this md5 with another size is in progress; retry after retryAfterMs', retryable: true },

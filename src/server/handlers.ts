@@ -5,7 +5,7 @@ import {
 } from '../protocol/index.js';
 import type { ConnectionIntake, Intake, Pausable } from './intake.js';
 import { ConnectionLimits, type LimitConfig } from './limits.js';
-import type { Role } from './auth.js';
+import type { Principal } from './access.js';
 import type { UploadService } from './service.js';
 import { ALL_UPLOADS_ROOM, uploadRoom } from './watchers.js';
 
@@ -113,7 +113,7 @@ export function registerHandlers(
   const { observe, logError } = options;
   const watchers = new Watchers(options.maxWatchers);
   nsp.on('connection', (socket) => {
-    const role = (socket.data as { role?: Role }).role ?? 'upload';
+    const role = (socket.data as { principal?: Principal }).principal?.role ?? 'upload';
     const context: Context = { socket, limits: new ConnectionLimits(options.limits), intake: options.intake.connection(pausable(socket)), watchers };
     socket.once('disconnect', () => {
       context.intake.close();

@@ -1,12 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseMd5, UpwireError } from '../protocol/index.js';
-import { bearerToken, hostAllowed, roleOf } from './auth.js';
+import type { Access, Principal } from './access.js';
 import type { ByteStore } from './bytes/types.js';
 import type { Metrics } from './metrics.js';
 import { fileInfo } from './service.js';
@@ -15,55 +15,75 @@ import type { FileIndex, FileRecord } from './store/types.js';
 export interface HttpDeps {
   files: FileIndex;
   bytes: ByteStore;
-  uploadToken: string | undefined;
-  watchToken: string | undefined;
+  access: Access;
   metrics: Metrics;
   /** A response that makes no progress this long (its reader stopped reading) is closed. */
   sendTimeoutMs: number;
-  /** Host names requests may be addressed to (undefined: any); see auth.ts. */
-  allowedHosts: string[] | undefined;
   /** Told of a record whose bytes are gone, so it is dropped. */
   storedGone(md5: string): Promise<void>;
+  /** Where the page finds the socket: its socket.io path (relative to the page, or absolute) and namespace. */
+  page: () => { socketPath: string; namespace: string };
 }
+
+/** node:http's request listener, and Express's and Connect's middleware: `next` is called for what upwire does not serve. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
 /** The bundled page (npm run build): dist/public beside dist/src/server. */
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 const ASSET_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json',
 };
+const ROUTES = /^\/(?:|index\.html|healthz|metrics|files(?:\/.*)?|assets\/.*)$/;
 
-/** GET / (the page), /assets/*, /healthz, /files, /files/:md5. socket.io handles its own path before this. */
-export function httpHandler(deps: HttpDeps) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    route(req, res, deps).catch((err: unknown) => {
+/**
+ * GET / (the page), /assets/*, /healthz, /metrics, /files, /files/:md5, under `basePath`.
+ * socket.io handles its own path before this, when it shares the server.
+ */
+export function httpHandler(deps: HttpDeps, basePath = ''): HttpHandler {
+  const prefix = basePath.replace(/\/+$/, '');
+  if (prefix !== '' && !prefix.startsWith('/')) throw new Error(`basePath must start with / (got ${JSON.stringify(basePath)})`);
+  return (req, res, next) => {
+    const raw = req.url ?? '/';
+    // The prefix is stripped when present (Express's app.use has stripped it already).
+    const inside = prefix !== '' && (raw === prefix || raw.startsWith(`${prefix}/`) || raw.startsWith(`${prefix}?`)) ? raw.slice(prefix.length) || '/' : raw;
+    const url = new URL(inside.startsWith('/') ? inside : `/${inside}`, 'http://localhost');
+    if (!ROUTES.test(url.pathname)) {
+      if (next) return next();
+      return sendError(res, 404, 'E_NOT_FOUND', 'not found');
+    }
+    route(req, res, url, deps).catch((err: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'E_INTERNAL', message: 'internal server error' } });
       else res.destroy(err as Error);
     });
   };
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+async function route(req: IncomingMessage, res: ServerResponse, url: URL, deps: HttpDeps): Promise<void> {
   const { pathname } = url;
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'E_BAD_REQUEST', 'method not allowed');
   if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
-  if (!hostAllowed(req.headers.host, deps.allowedHosts)) {
+  if (!deps.access.hostAllowed(req.headers)) {
     return sendError(res, 421, 'E_FORBIDDEN', `this server does not answer to ${JSON.stringify(req.headers.host ?? '')}; see ALLOWED_HOSTS`);
   }
-  if (pathname === '/' || pathname === '/index.html') return sendAsset(req, res, 'index.html');
+  if (pathname === '/' || pathname === '/index.html') return sendPage(req, res, deps.page());
   const asset = /^\/assets\/([\w-]+\.(?:js|css|map))$/.exec(pathname);
   if (asset) return sendAsset(req, res, asset[1]!);
-  // Downloads are plain links in the page, which cannot carry a header: ?token= is accepted too.
-  const role = roleOf(bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined, deps);
+  let principal: Principal | undefined;
+  try {
+    principal = await deps.access.http(req.headers, req.socket.remoteAddress ?? '', url);
+  } catch (err) {
+    if (err instanceof UpwireError) return sendError(res, err.code === 'E_FORBIDDEN' ? 403 : 401, err.code, err.message);
+    throw err;
+  }
   if (pathname === '/metrics') {
-    if (!role) return unauthorized(res);
+    if (!principal) return unauthorized(res);
     const text = await deps.metrics.registry.metrics();
     res.writeHead(200, { 'Content-Type': deps.metrics.registry.contentType, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
     return;
   }
   if (pathname !== '/files' && !pathname.startsWith('/files/')) return sendError(res, 404, 'E_NOT_FOUND', 'not found');
-  if (role !== 'upload') return unauthorized(res);
+  if (principal?.role !== 'upload') return unauthorized(res);
   if (pathname === '/files') return listFiles(res, deps.files);
   let md5: string;
   try {
@@ -79,6 +99,26 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
     return sendError(res, 404, 'E_NOT_FOUND', `the stored file ${md5} is gone`);
   }
   return download(req, res, record, size, (start, end) => deps.bytes.readStored(md5, start, end), deps.sendTimeoutMs);
+}
+
+/** The page, told where its socket is (a meta tag): it may be mounted under any path, next to another app's socket.io. */
+async function sendPage(req: IncomingMessage, res: ServerResponse, page: { socketPath: string; namespace: string }): Promise<void> {
+  let html: string;
+  try {
+    html = await readFile(join(PUBLIC_DIR, 'index.html'), 'utf8');
+  } catch {
+    return sendError(res, 503, 'E_NOT_FOUND', 'the page is not built: run npm run build');
+  }
+  const meta = `<meta name="upwire-socket" content="${escapeAttribute(JSON.stringify(page))}">`;
+  const body = html.replace('<!-- upwire-socket -->', meta);
+  res.writeHead(200, {
+    'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function escapeAttribute(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }
 
 /** Files of the page bundle; the name was matched against a strict pattern, so it cannot leave PUBLIC_DIR. */

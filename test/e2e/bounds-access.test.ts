@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { upload } from '../../src/client/node.js';
-import { MiB, UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
+import { MiB, PROTOCOL_VERSION, UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
 import { randomFile, sleep, tempDir } from '../support/fixtures.js';
 import { CLI, connect, exited, ok, request, spawnServer } from '../support/server.js';
 
@@ -31,7 +31,7 @@ function get(url: string, headers: Record<string, string>): Promise<number> {
 
 /** Whether a socket.io connection with these headers is let in. */
 async function socketLetIn(url: string, extraHeaders: Record<string, string>, token?: string): Promise<boolean> {
-  const socket = io(`${url}${UPLOAD_NAMESPACE}`, { transports: ['websocket'], extraHeaders, reconnection: false, forceNew: true, auth: token ? { token } : {} });
+  const socket = io(`${url}${UPLOAD_NAMESPACE}`, { transports: ['websocket'], extraHeaders, reconnection: false, forceNew: true, auth: token ? { token, protocol: PROTOCOL_VERSION } : { protocol: PROTOCOL_VERSION } });
   try {
     return await new Promise<boolean>((resolve) => {
       socket.once('connect', () => resolve(true));

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { io } from 'socket.io-client';
 import { upload } from '../../src/client/node.js';
-import { UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
+import { PROTOCOL_VERSION, UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
 import { eventually, randomFile, tempDir } from '../support/fixtures.js';
 import { connect, ok, request, startTestServer } from '../support/server.js';
 
@@ -53,7 +53,7 @@ describe('access and abuse limits', () => {
     const server = await startTestServer({ allowedOrigins: ['https://uploads.example.com'] });
     const attempt = (origin?: string) => new Promise<string>((resolve) => {
       const socket = io(`${server.url}${UPLOAD_NAMESPACE}`, {
-        transports: ['websocket'], reconnection: false, forceNew: true, ...(origin ? { extraHeaders: { origin } } : {}),
+        transports: ['websocket'], reconnection: false, forceNew: true, auth: { protocol: PROTOCOL_VERSION }, ...(origin ? { extraHeaders: { origin } } : {}),
       });
       socket.once('connect', () => {
         socket.disconnect();

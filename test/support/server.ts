@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 import {
-  UPLOAD_NAMESPACE,
+  PROTOCOL_VERSION, UPLOAD_NAMESPACE,
   type Answer, type ClientToServerEvents, type RequestName, type Result, type ServerToClientEvents,
 } from '../../src/protocol/index.js';
 import type { Socket } from 'socket.io-client';
@@ -48,9 +48,9 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
 
 export type RawSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** A plain socket.io client on /upload, for driving the protocol by hand. */
+/** A plain socket.io client on /upload, for driving the protocol by hand; it states the protocol version unless `auth` says otherwise. */
 export async function connect(url: string, auth: Record<string, unknown> = {}): Promise<RawSocket> {
-  const socket: RawSocket = io(`${url}${UPLOAD_NAMESPACE}`, { transports: ['websocket'], auth, reconnection: false, forceNew: true });
+  const socket: RawSocket = io(`${url}${UPLOAD_NAMESPACE}`, { transports: ['websocket'], auth: { protocol: PROTOCOL_VERSION, ...auth }, reconnection: false, forceNew: true });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);

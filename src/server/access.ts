@@ -1,0 +1,99 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { PROTOCOL_VERSION, UpwireError } from '../protocol/index.js';
+import { allowedHosts, bearerToken, hostAllowed, originAllowed, roleOf, type Role } from './auth.js';
+import type { ServerConfig } from './config.js';
+
+/** Who is asking: an id the uploads and files are kept under, and what they may do. */
+export interface Principal {
+  id: string;
+  role: Role;
+  /** Anything the authorize hook wants to keep with it. */
+  [detail: string]: unknown;
+}
+
+/** What the authorize hook sees of a socket handshake or an HTTP request. */
+export interface AuthorizeRequest {
+  kind: 'socket' | 'http';
+  headers: IncomingHttpHeaders;
+  /** The client's address (X-Forwarded-For's first hop with TRUST_PROXY). */
+  address: string;
+  /** The socket's `auth` payload (the client's `token` is in it); the HTTP request's bearer token or ?token=. */
+  token: unknown;
+  url?: string;
+}
+
+/**
+ * Decides who a request is from: by default the shared tokens (the whole server is one principal,
+ * '*'), or the embedding application's `authorize` hook (a JWT, a session cookie), which answers
+ * with a principal, or undefined (refused: E_UNAUTHORIZED), or throws an UpwireError of its choice.
+ */
+export type Authorize = (request: AuthorizeRequest) => Principal | undefined | Promise<Principal | undefined>;
+
+/** The principal of the shared-token mode. */
+export const SHARED = '*';
+
+type AccessConfig = Pick<ServerConfig, 'uploadToken' | 'watchToken' | 'allowedOrigins' | 'allowedHosts' | 'host'>;
+
+export class Access {
+  readonly #hosts: string[] | undefined;
+
+  constructor(
+    private readonly config: AccessConfig,
+    private readonly authorize: Authorize | undefined,
+  ) {
+    this.#hosts = authorize ? config.allowedHosts : allowedHosts(config);
+  }
+
+  /** Files and uploads are kept per principal (an authorize hook names them), not for one shared principal. */
+  get perPrincipal(): boolean {
+    return this.authorize !== undefined;
+  }
+
+  /** The Host and Origin rules (see auth.ts): true when a request may be answered at all. */
+  hostAllowed(headers: IncomingHttpHeaders): boolean {
+    return hostAllowed(headers.host, this.#hosts);
+  }
+
+  /** A socket handshake: its origin, host, protocol version, then who it is. Throws the refusal. */
+  async socket(headers: IncomingHttpHeaders, auth: Record<string, unknown>, address: string): Promise<Principal> {
+    if (!originAllowed(headers.origin, this.config.allowedOrigins) || !this.hostAllowed(headers)) {
+      throw new UpwireError('E_FORBIDDEN', 'this origin or host name is not allowed here (ALLOWED_ORIGINS, ALLOWED_HOSTS)');
+    }
+    if (auth.protocol !== PROTOCOL_VERSION) {
+      throw new UpwireError('E_PROTOCOL', `this server speaks protocol ${PROTOCOL_VERSION}; the client states ${JSON.stringify(auth.protocol ?? 1)}`, { server: PROTOCOL_VERSION });
+    }
+    return this.#principal({ kind: 'socket', headers, address, token: auth.token });
+  }
+
+  /** An HTTP request: who it is, or undefined when it carries no credentials that name anyone. */
+  async http(headers: IncomingHttpHeaders, address: string, url: URL): Promise<Principal | undefined> {
+    // Download links cannot carry a header: ?token= is accepted too.
+    const token = bearerToken(headers.authorization) ?? url.searchParams.get('token') ?? undefined;
+    try {
+      return await this.#principal({ kind: 'http', headers, address, token, url: url.pathname + url.search });
+    } catch (err) {
+      if (err instanceof UpwireError && err.code === 'E_UNAUTHORIZED') return undefined;
+      throw err;
+    }
+  }
+
+  async #principal(request: AuthorizeRequest): Promise<Principal> {
+    if (!this.authorize) {
+      const role = roleOf(request.token, this.config);
+      if (!role) throw new UpwireError('E_UNAUTHORIZED', 'missing or wrong token');
+      return { id: SHARED, role };
+    }
+    let principal: Principal | undefined;
+    try {
+      principal = await this.authorize(request);
+    } catch (err) {
+      if (err instanceof UpwireError) throw err;
+      throw new UpwireError('E_UNAUTHORIZED', 'refused', {}, { cause: err });
+    }
+    if (!principal) throw new UpwireError('E_UNAUTHORIZED', 'refused');
+    if (typeof principal.id !== 'string' || principal.id === '' || principal.id.length > 200) {
+      throw new UpwireError('E_INTERNAL', 'the authorize hook must answer a principal with an id of 1 to 200 characters');
+    }
+    return { ...principal, role: principal.role === 'watch' ? 'watch' : 'upload' };
+  }
+}
