@@ -2,7 +2,10 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, ConfigError, loadConfig } from '../server/config.js';
 import { startServer } from '../server/index.js';
 
-/** Runs the server until SIGTERM or SIGINT, then shuts down cleanly and exits 0. */
+/**
+ * Runs the server until SIGTERM or SIGINT, then drains (downloads and frames in flight finish, for
+ * up to DRAIN_TIMEOUT), shuts down cleanly and exits 0. A second signal stops at once.
+ */
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -24,7 +27,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   console.log(`upwire listening on ${server.url} (uploads in ${config.uploadDir}, database in ${config.dbDir})`);
   await stopped;
-  console.log('upwire: shutting down');
-  await server.close();
+  console.log(`upwire: shutting down (draining for up to ${config.drainTimeoutMs / 1000} s; a second signal stops at once)`);
+  // What was acknowledged is durable already: stopping at once loses only the frames in flight.
+  const force = () => process.exit(1);
+  process.once('SIGTERM', force);
+  process.once('SIGINT', force);
+  await server.close({ drainMs: config.drainTimeoutMs });
+  process.off('SIGTERM', force);
+  process.off('SIGINT', force);
   return 0;
 }

@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { createUploader, openConnection, UpwireError, type NodeUploadOptions } from '../client/node.js';
+import { parseMetadata, type Metadata } from '../protocol/index.js';
 import { formatBytes } from '../client/format.js';
 import { parseBytes } from '../server/config.js';
 import { ProgressView } from './progress-view.js';
 
 export const UPLOAD_USAGE =
-  'usage: upwire upload <files...> --url <server> [--token T] [--max-in-flight BYTES] [--chunk-size BYTES] [--retries N] [--parallel N] [--no-hash-cache]';
+  'usage: upwire upload <files...> --url <server> [--token T] [--max-in-flight BYTES] [--chunk-size BYTES] [--retries N] [--parallel N] [--no-hash-cache] [--meta KEY=VALUE]...';
 
 /**
  * Uploads the files over one connection, `--parallel` at a time (default 1: one progress bar
@@ -25,6 +26,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
       retries: { type: 'string' },
       parallel: { type: 'string' },
       'no-hash-cache': { type: 'boolean', default: false },
+      meta: { type: 'string', multiple: true },
     },
   });
   if (!values.url || positionals.length === 0) throw new UsageError(UPLOAD_USAGE);
@@ -37,6 +39,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     ...(values['max-in-flight'] ? { maxInFlight: byteCount(values['max-in-flight'], 'max-in-flight') } : {}),
     ...(values.retries ? { retries: wholeNumber(values.retries, 'retries', 0) } : {}),
     ...(values['chunk-size'] ? { chunkSize: byteCount(values['chunk-size'], 'chunk-size') } : {}),
+    ...(values.meta ? { metadata: metadataOf(values.meta) } : {}),
   };
   const parallel = values.parallel ? wholeNumber(values.parallel, 'parallel', 1) : 1;
   // Ctrl-C stops every upload in whatever phase (opening, hashing, waiting for the server); what the
@@ -65,6 +68,20 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     process.off('SIGINT', onSigint);
   }
   return failures === 0 && !controller.signal.aborted ? 0 : 1;
+}
+
+/** `--meta key=value`, repeated; the protocol's limits are checked here, before any hashing. */
+function metadataOf(pairs: string[]): Metadata {
+  const entries = pairs.map((pair) => {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new UsageError(`--meta takes KEY=VALUE (got ${JSON.stringify(pair)})`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  });
+  try {
+    return parseMetadata(Object.fromEntries(entries));
+  } catch (err) {
+    throw new UsageError(`--meta: ${(err as Error).message}`);
+  }
 }
 
 async function uploadOne(path: string, options: NodeUploadOptions, showProgress: boolean): Promise<boolean> {

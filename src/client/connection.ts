@@ -59,6 +59,23 @@ function handshakeRefusal(err: Error, options: ConnectionOptions): UpwireError |
   return undefined;
 }
 
+/**
+ * Whether socket.io answers at `path` at all. A path where nothing is mounted fails the WebSocket
+ * upgrade with a bare "websocket error", which looks like a server that is down; one plain GET of
+ * engine.io's handshake tells them apart: engine.io answers it (an open packet, or a JSON error
+ * with a numeric code), anything else does not. Undefined when it cannot tell (no answer, or a
+ * browser's CORS rules hide it).
+ */
+async function engineIoAnswersAt(origin: string, path: string): Promise<boolean | undefined> {
+  try {
+    const response = await fetch(`${origin}${path}/?EIO=4&transport=polling`, { signal: AbortSignal.timeout(5000) });
+    const text = (await response.text()).slice(0, 200);
+    return text.startsWith('0{') || /^\{"code":\d+,/.test(text);
+  } catch {
+    return undefined;
+  }
+}
+
 interface Pending {
   event: RequestName;
   /** When it became the oldest request waiting (its turn), or when it was sent if it was already. */
@@ -89,6 +106,7 @@ export class Connection {
   #watchdog: ReturnType<typeof setInterval> | undefined;
   #failedAttempts = 0;
   #everConnected = false;
+  #probed = false;
   #fatal: UpwireError | undefined;
 
   constructor(options: ConnectionOptions) {
@@ -121,8 +139,16 @@ export class Connection {
     });
     this.socket.on('connect_error', (err) => {
       const refusal = handshakeRefusal(err, options);
-      if (refusal) this.#fail(refusal);
-      else if (++this.#failedAttempts > options.retries) this.#fail(new UpwireError('E_UNREACHABLE', `cannot reach ${options.url}: ${err.message}`));
+      if (refusal) return this.#fail(refusal);
+      if (!this.#everConnected && !this.#probed) {
+        this.#probed = true;
+        void engineIoAnswersAt(origin, path).then((answers) => {
+          if (answers === false && !this.socket.connected) {
+            this.#fail(new UpwireError('E_NOT_FOUND', `${options.url} answers, but not as a socket.io server at ${path} (check the URL's path, and the path option)`));
+          }
+        });
+      }
+      if (++this.#failedAttempts > options.retries) this.#fail(new UpwireError('E_UNREACHABLE', `cannot reach ${options.url}: ${err.message}`));
     });
     this.socket.on('disconnect', (reason) => this.#failAll(new UpwireError('E_DISCONNECTED', `connection lost (${reason})`)));
     // Any packet or heartbeat from the server is a sign of life.

@@ -1,12 +1,13 @@
 import {
   chunkLength, countOf, parseCompleteStatus, parseInitAnswer, UpwireError,
-  type ChunkAck, type FileInfo, type PartialStatus, type Range,
+  type ChunkAck, type FileInfo, type Metadata, type PartialStatus, type Range,
 } from '../protocol/index.js';
 import { untilAborted } from './abortable.js';
 import { Connection, type TokenSource } from './connection.js';
 import { TypedEmitter } from './emitter.js';
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_TARGET_DELAY_MS } from './flow.js';
 import { RateMeter, type Progress } from './meter.js';
+import { proofDigest } from './possession.js';
 import type { HashCache } from './hash-cache.js';
 import { sendChunks } from './send-chunks.js';
 
@@ -52,6 +53,8 @@ export interface UploadOptions {
   /** How long a request may go unanswered once it is its turn, or the server stay silent while requests wait (ms). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Kept with the upload and the stored file (see MAX_METADATA_* in protocol/constants.ts); the server's hooks see it. */
+  metadata?: Metadata;
   /** Skips hashing when the MD5 is already known. */
   md5?: string;
   /** Where md5s of unchanged files are remembered (see hash-cache.ts); `false` hashes every time. */
@@ -302,9 +305,16 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     const expected = { md5, size };
     // Answers are checked against our own file before anything is done with them: a server (a bug,
     // a proxy, an impostor) must not make us expand 2^31 ranges, or report another file as ours.
-    const init = { md5, size, name, type, ...(chunkSize === undefined ? {} : { chunkSize }) };
+    const { metadata } = this.#options;
+    const init = { md5, size, name, type, ...(chunkSize === undefined ? {} : { chunkSize }), ...(metadata === undefined ? {} : { metadata }) };
     const status = parseInitAnswer(await untilAborted(connection.request('init', init), signal), expected);
     if (status.status === 'complete') return this.#result(status.file, md5, this.#bytesSent === 0);
+    if (status.status === 'prove') {
+      // Stored by others: a few ranges of our copy show we have it (see possession.ts).
+      const proof = { ...init, challenge: status.challenge, digest: await proofDigest(this.source, status) };
+      const proved = parseCompleteStatus(await untilAborted(connection.request('prove', proof), signal), expected, 'prove');
+      return this.#result(proved.file, md5, this.#bytesSent === 0);
+    }
     this.#fewestMissing = Math.min(this.#fewestMissing, countOf(status.missing));
     await this.#sendMissing(connection, status);
     this.#setPhase('verifying');

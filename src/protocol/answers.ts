@@ -4,9 +4,10 @@
  * The limits are the protocol's own: every count is bounded by the chunk count of the client's
  * own file, so nothing a server says can make a client loop, allocate or report beyond it.
  */
-import { chunkCount, MAX_CHUNKS, MAX_NAME_BYTES, MAX_TYPE_LENGTH } from './constants.js';
+import { chunkCount, MAX_CHUNKS, MAX_NAME_BYTES, MAX_TYPE_LENGTH, MiB } from './constants.js';
 import { ERRORS, isErrorCode, UpwireError, type ErrorCode } from './errors.js';
-import type { ChunkAck, CompleteStatus, EndedEvent, FileInfo, NoneStatus, PartialStatus, UploadSnapshot } from './messages.js';
+import type { ChunkAck, CompleteStatus, EndedEvent, FileInfo, NoneStatus, PartialStatus, ProveStatus, UploadSnapshot } from './messages.js';
+import { parseMetadata } from './validate.js';
 import type { Range } from './ranges.js';
 
 /** What the client knows of the file an answer is about: the answer must agree. A watcher may know neither. */
@@ -127,6 +128,7 @@ export function parseFileInfo(value: unknown, expected: Expected, answer: string
   const obj = record(value, answer, 'file');
   const sha256 = field(obj, 'sha256');
   if (sha256 !== undefined && (typeof sha256 !== 'string' || !SHA256_PATTERN.test(sha256))) throw bad(answer, 'file.sha256', 'is not 64 hex digits');
+  const metadata = field(obj, 'metadata');
   return {
     md5: sameMd5(field(obj, 'md5'), expected, answer, 'file.md5'),
     size: sameSize(field(obj, 'size'), expected, answer, 'file.size'),
@@ -134,7 +136,43 @@ export function parseFileInfo(value: unknown, expected: Expected, answer: string
     type: boundedString(field(obj, 'type'), answer, 'file.type', MAX_TYPE_LENGTH, /^[\x20-\x7e]*$/),
     url: boundedString(field(obj, 'url'), answer, 'file.url', MAX_URL_LENGTH, /^[\x21-\x7e]+$/),
     ...(sha256 === undefined ? {} : { sha256: sha256.toLowerCase() }),
+    ...(metadata === undefined ? {} : { metadata: fileMetadata(metadata, answer) }),
   };
+}
+
+/** The limits a server holds an init's metadata to (validate.ts), so a server can only echo such metadata. */
+function fileMetadata(value: unknown, answer: string): Record<string, string> {
+  try {
+    return parseMetadata(value, 'file.metadata');
+  } catch (err) {
+    throw bad(answer, 'file.metadata', (err as Error).message.replace(/^file\.metadata\S* /, ''));
+  }
+}
+
+/** A proof of possession asks for at most this many ranges of at most this many bytes each. */
+const MAX_PROOF_RANGES = 16;
+const MAX_PROOF_RANGE_BYTES = 1 * MiB;
+
+/** A challenge to prove possession: ascending, disjoint, non-empty byte ranges within the client's own file, few and small. */
+export function parseProveStatus(value: unknown, expected: Expected, answer: string): ProveStatus {
+  const obj = record(value, answer, 'answer');
+  if (field(obj, 'status') !== 'prove') throw bad(answer, 'status', 'is not "prove"');
+  const md5 = sameMd5(field(obj, 'md5'), expected, answer, 'md5');
+  const size = sameSize(field(obj, 'size'), expected, answer, 'size');
+  const challenge = boundedString(field(obj, 'challenge'), answer, 'challenge', 200, /^[\w.-]+$/);
+  const why = `are not at most ${MAX_PROOF_RANGES} ascending byte ranges of at most ${MAX_PROOF_RANGE_BYTES} bytes within the file`;
+  const list = field(obj, 'ranges');
+  if (!Array.isArray(list) || list.length > MAX_PROOF_RANGES) throw bad(answer, 'ranges', why);
+  const ranges: Range[] = [];
+  let previousEnd = 0;
+  for (const range of list as unknown[]) {
+    if (!Array.isArray(range) || range.length !== 2 || !Number.isSafeInteger(range[0]) || !Number.isSafeInteger(range[1])) throw bad(answer, 'ranges', why);
+    const [start, end] = range as [number, number];
+    if (start < previousEnd || start >= end || end > size || end - start > MAX_PROOF_RANGE_BYTES) throw bad(answer, 'ranges', why);
+    ranges.push([start, end]);
+    previousEnd = end;
+  }
+  return { status: 'prove', md5, size, challenge, ranges };
 }
 
 export function parseCompleteStatus(value: unknown, expected: Expected, answer: string): CompleteStatus {
@@ -166,8 +204,9 @@ export function parsePartialStatus(value: unknown, expected: Expected, answer: s
 }
 
 /** The answer to init: the file is stored (an instant upload), or what is missing of it. */
-export function parseInitAnswer(value: unknown, expected: Expected): CompleteStatus | PartialStatus {
+export function parseInitAnswer(value: unknown, expected: Expected): CompleteStatus | PartialStatus | ProveStatus {
   const status = field(record(value, 'init', 'answer'), 'status');
+  if (status === 'prove') return parseProveStatus(value, expected, 'init');
   return status === 'complete' ? parseCompleteStatus(value, expected, 'init') : parsePartialStatus(value, expected, 'init');
 }
 

@@ -30,6 +30,22 @@ export const MAX_FRAME_SIZE = 1 * MiB;
 export const MAX_NAME_BYTES = 255;
 export const MAX_TYPE_LENGTH = 255;
 
+/**
+ * Metadata an init may carry (as tus's Upload-Metadata): string values under plain keys, kept with
+ * the upload and the file, bounded so a record stays small.
+ */
+export const MAX_METADATA_KEYS = 16;
+export const MAX_METADATA_KEY_LENGTH = 64;
+export const MAX_METADATA_VALUE_BYTES = 1024;
+export const MAX_METADATA_BYTES = 4096;
+
+/**
+ * Proof of possession: before a principal is handed a file that others stored, it sends the MD5 of
+ * a server-chosen challenge followed by these many byte ranges of its own copy, each this long.
+ */
+export const PROOF_RANGES = 4;
+export const PROOF_RANGE_BYTES = 64 * KiB;
+
 /** MD5 of zero bytes: a zero-byte upload has no chunks and merges to this. */
 export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 

@@ -16,6 +16,7 @@ export const ERRORS = {
   E_CHUNK_SIZE: { message: 'chunk length is wrong for its index', retryable: false },
   E_INCOMPLETE: { message: 'chunks are still missing', retryable: true },
   E_CHECKSUM: { message: 'content does not hash to the md5; the upload starts over', retryable: false },
+  E_PROOF: { message: 'the proof of possession of a stored file failed', retryable: false },
   E_NO_SPACE: { message: 'not enough disk space on the server', retryable: true },
   E_RATE_LIMIT: { message: 'too many requests on this connection', retryable: true },
   E_BUSY: { message: 'the server is saturated; retry after retryAfterMs', retryable: true },

@@ -4,13 +4,21 @@ import type { Range } from './ranges.js';
 /** Binary payloads as socket.io delivers them in Node (Buffer is a Uint8Array) and in browsers. */
 export type BinaryData = Uint8Array | ArrayBuffer;
 
-export interface InitRequest { md5: string; size: number; name: string; type?: string; chunkSize?: number }
+/** String values under plain keys (see MAX_METADATA_* in constants.ts). */
+export type Metadata = Record<string, string>;
+
+export interface InitRequest { md5: string; size: number; name: string; type?: string; chunkSize?: number; metadata?: Metadata }
 /**
  * One frame of chunk `index`: `data` goes at byte `offset` of the chunk (0 when absent). The frames
  * of a chunk are sent in order, starting at offset 0, over one connection.
  */
 export interface ChunkRequest { md5: string; index: number; total: number; offset?: number; data: BinaryData }
 export interface Md5Request { md5: string }
+/**
+ * The answer to a ProveStatus, with the init's own fields: `digest` is the hex MD5 of the challenge
+ * (UTF-8) followed by the bytes of each range, in order.
+ */
+export interface ProveRequest extends InitRequest { challenge: string; digest: string }
 export interface WatchRequest { md5?: string }
 
 /** A stored, verified file. `url` is relative to the server's base URL. */
@@ -22,6 +30,8 @@ export interface FileInfo {
   url: string;
   /** SHA-256 of the content, recorded at verification (MD5 collisions are public; this is not). */
   sha256?: string;
+  /** The metadata of this principal's upload of it. */
+  metadata?: Metadata;
 }
 
 export interface CompleteStatus { status: 'complete'; file: FileInfo }
@@ -37,6 +47,11 @@ export interface PartialStatus {
   next: number | null;
 }
 export interface NoneStatus { status: 'none' }
+/**
+ * The content is stored, but under other principals: the client proves it has the file by hashing
+ * the challenge and these byte ranges (half-open, ascending) of it, and sends `prove`.
+ */
+export interface ProveStatus { status: 'prove'; md5: string; size: number; challenge: string; ranges: Range[] }
 
 /**
  * The answer to one frame. `accepted`: its bytes were written. `stored`: chunk `index` is stored
@@ -80,7 +95,8 @@ export type Result<T> = ({ ok: true } & T) | { ok: false; error: WireError };
 export type Ack<T> = (result: Result<T>) => void;
 
 export interface ClientToServerEvents {
-  init: (request: InitRequest, ack: Ack<CompleteStatus | PartialStatus>) => void;
+  init: (request: InitRequest, ack: Ack<CompleteStatus | PartialStatus | ProveStatus>) => void;
+  prove: (request: ProveRequest, ack: Ack<CompleteStatus>) => void;
   chunk: (request: ChunkRequest, ack: Ack<ChunkAck>) => void;
   merge: (request: Md5Request, ack: Ack<CompleteStatus>) => void;
   status: (request: Md5Request, ack: Ack<CompleteStatus | PartialStatus | NoneStatus>) => void;

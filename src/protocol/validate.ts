@@ -1,6 +1,8 @@
 import { UpwireError } from './errors.js';
-import { MAX_FRAME_SIZE, MAX_NAME_BYTES, MAX_TYPE_LENGTH } from './constants.js';
-import type { ChunkRequest, InitRequest, Md5Request, WatchRequest } from './messages.js';
+import {
+  MAX_FRAME_SIZE, MAX_METADATA_BYTES, MAX_METADATA_KEY_LENGTH, MAX_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MAX_NAME_BYTES, MAX_TYPE_LENGTH,
+} from './constants.js';
+import type { ChunkRequest, InitRequest, Md5Request, Metadata, ProveRequest, WatchRequest } from './messages.js';
 
 /*
  * Types do not cross the wire: every payload is checked here, with hard limits, before anything
@@ -50,6 +52,31 @@ export function parseName(value: unknown): string {
   return value;
 }
 
+const METADATA_KEY = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_METADATA_KEY_LENGTH}}$`);
+
+/**
+ * Metadata: at most MAX_METADATA_KEYS plain keys, each value a string held to the rules of names
+ * (well-formed, no control characters; empty allowed) and MAX_METADATA_VALUE_BYTES, all of it
+ * within MAX_METADATA_BYTES. Returned as a fresh object of own data properties only.
+ */
+export function parseMetadata(value: unknown, name = 'metadata'): Metadata {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(name, 'must be an object of strings');
+  const entries = Object.entries(value);
+  if (entries.length > MAX_METADATA_KEYS) throw bad(name, `must have at most ${MAX_METADATA_KEYS} keys`);
+  let bytes = 0;
+  for (const [key, text] of entries) {
+    if (!METADATA_KEY.test(key)) throw bad(name, `keys must be 1 to ${MAX_METADATA_KEY_LENGTH} of A-Z a-z 0-9 _ . - (got ${JSON.stringify(key.slice(0, 80))})`);
+    if (typeof text !== 'string' || !text.isWellFormed() || UNSAFE_NAME_CHARS.test(text)) {
+      throw bad(`${name}.${key}`, 'must be a string of well-formed Unicode without control characters');
+    }
+    const length = new TextEncoder().encode(text).length;
+    if (length > MAX_METADATA_VALUE_BYTES) throw bad(`${name}.${key}`, `must be at most ${MAX_METADATA_VALUE_BYTES} bytes`);
+    bytes += key.length + length;
+  }
+  if (bytes > MAX_METADATA_BYTES) throw bad(name, `must be at most ${MAX_METADATA_BYTES} bytes of keys and values`);
+  return Object.fromEntries(entries) as Metadata;
+}
+
 function parseType(value: unknown): string {
   if (value === undefined) return 'application/octet-stream';
   // A media type is plain printable ASCII; anything else is refused rather than echoed in headers.
@@ -71,12 +98,14 @@ export type ParsedInit = Omit<InitRequest, 'type'> & { type: string };
 export function parseInit(payload: unknown): ParsedInit {
   const obj = record(payload);
   const chunkSize = field(obj, 'chunkSize');
+  const metadata = field(obj, 'metadata');
   return {
     md5: parseMd5(field(obj, 'md5')),
     size: parseCount(field(obj, 'size'), 'size'),
     name: parseName(field(obj, 'name')),
     type: parseType(field(obj, 'type')),
     ...(chunkSize === undefined ? {} : { chunkSize: positive(parseCount(chunkSize, 'chunkSize'), 'chunkSize') }),
+    ...(metadata === undefined ? {} : { metadata: parseMetadata(metadata) }),
   };
 }
 
@@ -104,6 +133,14 @@ export function parseChunk(payload: unknown): ParsedChunk {
 
 export function parseMd5Request(payload: unknown): Md5Request {
   return { md5: parseMd5(field(record(payload), 'md5')) };
+}
+
+/** A challenge is the server's own token (see server/possession.ts): printable, bounded. */
+export function parseProve(payload: unknown): ParsedInit & Pick<ProveRequest, 'challenge' | 'digest'> {
+  const obj = record(payload);
+  const challenge = field(obj, 'challenge');
+  if (typeof challenge !== 'string' || !/^[\w.-]{1,200}$/.test(challenge)) throw bad('challenge', 'must be the challenge the server sent');
+  return { ...parseInit(obj), challenge, digest: parseMd5(field(obj, 'digest'), 'digest') };
 }
 
 export function parseWatch(payload: unknown): WatchRequest {

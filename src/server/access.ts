@@ -91,8 +91,10 @@ export class Access {
       throw new UpwireError('E_UNAUTHORIZED', 'refused', {}, { cause: err });
     }
     if (!principal) throw new UpwireError('E_UNAUTHORIZED', 'refused');
-    if (typeof principal.id !== 'string' || principal.id === '' || principal.id.length > 200) {
-      throw new UpwireError('E_INTERNAL', 'the authorize hook must answer a principal with an id of 1 to 200 characters');
+    // Entries are keyed by the id (store/level.ts): no control characters in it.
+    // eslint-disable-next-line no-control-regex
+    if (typeof principal.id !== 'string' || !/^[^\u0000-\u001f\u007f]{1,200}$/.test(principal.id)) {
+      throw new UpwireError('E_INTERNAL', 'the authorize hook must answer a principal with an id of 1 to 200 characters, none a control character');
     }
     return { ...principal, role: principal.role === 'watch' ? 'watch' : 'upload' };
   }

@@ -1,5 +1,6 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/index.js';
 import type { ServerConfig } from './config.js';
@@ -12,8 +13,12 @@ export interface UpwireServer {
   readonly url: string;
   readonly port: number;
   readonly service: UploadService;
-  /** Stops accepting, lets in-flight writes finish, closes the database. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections; with `drainMs`, lets downloads and the chunk frames already
+   * received finish for up to that long (new writes get a retryable E_BUSY); then disconnects
+   * everyone, lets in-flight writes finish and closes the database.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 /**
@@ -26,7 +31,14 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   const upwire = await createUpwire({ ...settings, logger: options.logger ?? createLogger(logLevel), ...(options.hooks ? { hooks: options.hooks } : {}) });
   try {
     // The HTTP handler is registered before socket.io attaches, so socket.io can route around it.
-    const http = createServer(upwire.httpHandler({ socketPath: 'socket.io' }));
+    const handle = upwire.httpHandler({ socketPath: 'socket.io' });
+    // Responses in flight (downloads, mostly), for the drain.
+    let responding = 0;
+    const http = createServer((req, res) => {
+      responding++;
+      res.once('close', () => responding--);
+      handle(req, res);
+    });
     const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, { ...upwireSocketOptions(), serveClient: false });
     upwire.attach(io);
     await listen(http, port, config.host);
@@ -36,7 +48,16 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       url: `http://${host}:${actual}`,
       port: actual,
       service: upwire.service,
-      async close() {
+      async close({ drainMs = 0 } = {}) {
+        http.close(); // no new connections; the callback would wait for the WebSockets too
+        http.closeIdleConnections();
+        const deadline = Date.now() + drainMs;
+        await Promise.all([
+          upwire.drain(drainMs),
+          (async () => {
+            while (responding > 0 && Date.now() < deadline) await sleep(20);
+          })(),
+        ]);
         const closed = new Promise<void>((resolve) => io.close(() => resolve()));
         http.closeAllConnections();
         await closed;

@@ -39,6 +39,10 @@ export interface ServerConfig {
   maxBufferedBytes: number;
   /** A download whose reader reads nothing for this long (ms) is closed. */
   sendTimeoutMs: number;
+  /** Reverse proxies in front that append to X-Forwarded-For (0: the header is ignored). */
+  trustProxy: number;
+  /** On SIGTERM, how long (ms) downloads and chunks in flight may take to finish before the server exits. */
+  drainTimeoutMs: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -65,6 +69,8 @@ export const DEFAULTS: ServerConfig = {
   verify: 'received',
   maxBufferedBytes: 128 * 1024 * 1024,
   sendTimeoutMs: 60_000,
+  trustProxy: 0,
+  drainTimeoutMs: 30_000,
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -92,6 +98,8 @@ const SETTINGS = {
   verify: { env: 'VERIFY', flag: 'verify', parse: parseVerify },
   maxBufferedBytes: { env: 'MAX_BUFFERED', flag: 'max-buffered', parse: parseBytes },
   sendTimeoutMs: { env: 'SEND_TIMEOUT', flag: 'send-timeout', parse: parseDuration },
+  trustProxy: { env: 'TRUST_PROXY', flag: 'trust-proxy', parse: parseTrustProxy },
+  drainTimeoutMs: { env: 'DRAIN_TIMEOUT', flag: 'drain-timeout', parse: parseDuration },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {
@@ -116,6 +124,44 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
     }
   }
   return config as unknown as ServerConfig;
+}
+
+/** off, on (one proxy), or the number of proxies in front (0-10). */
+function parseTrustProxy(value: string): number {
+  const v = value.trim().toLowerCase();
+  if (v === 'off' || v === 'false') return 0;
+  if (v === 'on' || v === 'true') return 1;
+  if (!/^\d+$/.test(v) || Number(v) > 10) throw new Error('must be off, on, or the number of proxies in front (0-10)');
+  return Number(v);
+}
+
+/**
+ * A setting given to createUpwire, held to the rules of its environment variable (the value is in
+ * the config's own units: milliseconds, bytes, lists as arrays). Throws ConfigError naming it.
+ */
+export function checkSetting(key: keyof ServerConfig, value: unknown): void {
+  if (value === undefined) return;
+  const fail = (why: string) => new ConfigError(`option ${key} = ${JSON.stringify(value)}: ${why}`);
+  if (key.endsWith('Ms')) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw fail('must be a positive number of milliseconds');
+    return;
+  }
+  if (key === 'uploadToken' || key === 'watchToken') {
+    if (typeof value !== 'string') throw fail('must be a string');
+    return;
+  }
+  if (key === 'allowedOrigins' || key === 'allowedHosts') {
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw fail('must be an array of strings');
+  }
+  if (key === 'trustProxy') {
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 10) throw fail('must be the number of proxies in front (0-10)');
+    return;
+  }
+  try {
+    SETTINGS[key].parse(Array.isArray(value) ? value.join(',') : String(value));
+  } catch (err) {
+    throw fail((err as Error).message);
+  }
 }
 
 function parseText(value: string): string {

@@ -9,7 +9,8 @@ export type Failpoint =
   | 'after-chunk-bytes' // a chunk's bytes are written, its index not recorded
   | 'after-chunk-index' // the index is recorded, the ack not sent
   | 'before-rename' // verified, the temp file not yet moved into the store
-  | 'after-rename'; // in the store, the file record not yet written
+  | 'after-rename' // in the store, the file record not yet written
+  | 'before-complete-hook'; // recorded and marked completed, onUploadComplete not yet called
 
 const [armed, at = '1'] = (process.env.UPWIRE_FAILPOINT ?? '').split(':');
 let hits = 0;

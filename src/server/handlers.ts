@@ -1,16 +1,16 @@
 import type { Namespace, Socket } from 'socket.io';
 import {
-  parseChunk, parseInit, parseMd5Request, parseWatch, UpwireError,
+  parseChunk, parseInit, parseMd5Request, parseProve, parseWatch, UpwireError,
   type ClientToServerEvents, type RequestName, type Result, type ServerToClientEvents, type WireError,
 } from '../protocol/index.js';
 import type { ConnectionIntake, Intake, Pausable } from './intake.js';
 import { ConnectionLimits, type LimitConfig } from './limits.js';
 import type { Principal } from './access.js';
-import type { UploadService } from './service.js';
+import { LOCAL, type Caller, type UploadService } from './service.js';
 import { ALL_UPLOADS_ROOM, uploadRoom } from './watchers.js';
 
 type UploadSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-interface Context { socket: UploadSocket; limits: ConnectionLimits; intake: ConnectionIntake; watchers: Watchers }
+interface Context { socket: UploadSocket; caller: Caller; limits: ConnectionLimits; intake: ConnectionIntake; watchers: Watchers }
 
 /** Rooms one connection may watch at once (every upload counts as one). */
 export const MAX_WATCH_ROOMS = 64;
@@ -48,12 +48,17 @@ type Handler = (payload: unknown, context: Context) => Promise<object>;
 /** One small handler per protocol operation: validate, then call the service. */
 function handlers(service: UploadService): Record<RequestName, Handler> {
   return {
-    init: async (payload, { limits, socket }) => {
+    init: async (payload, { limits, caller }) => {
       const request = parseInit(payload);
       limits.checkInit(request.md5);
-      const answer = await service.init(request, socket.handshake.address);
+      const answer = await service.init(request, caller);
       if (answer.status === 'partial') limits.opened(request.md5);
       return answer;
+    },
+    prove: (payload, { limits, caller }) => {
+      const request = parseProve(payload);
+      limits.checkInit(request.md5); // a proof reads stored bytes: counted as an init
+      return service.prove(request, caller);
     },
     chunk: async (payload, { socket, intake }) => {
       const request = parseChunk(payload);
@@ -64,13 +69,13 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
         release();
       }
     },
-    merge: async (payload, { limits }) => {
+    merge: async (payload, { limits, caller }) => {
       const { md5 } = parseMd5Request(payload);
-      const answer = await service.merge(md5);
+      const answer = await service.merge(md5, caller);
       limits.closed(md5);
       return answer;
     },
-    status: (payload) => service.status(parseMd5Request(payload).md5),
+    status: (payload, { caller }) => service.status(parseMd5Request(payload).md5, caller),
     abort: async (payload, { limits }) => {
       const { md5 } = parseMd5Request(payload);
       await service.abort(md5);
@@ -96,6 +101,7 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
 export type ErrorLogger = (err: unknown, event: string) => void;
 
 const WATCHER_EVENTS: ReadonlySet<string> = new Set(['watch', 'unwatch', 'status']);
+const WRITING_EVENTS: ReadonlySet<string> = new Set(['init', 'prove', 'chunk', 'merge']);
 
 /** Told of every answered request: for the log and the metrics. */
 export type AnswerObserver = (event: RequestName, socket: UploadSocket, request: unknown, result: Result<object>) => void;
@@ -107,14 +113,21 @@ export type AnswerObserver = (event: RequestName, socket: UploadSocket, request:
 export function registerHandlers(
   nsp: Namespace<ClientToServerEvents, ServerToClientEvents>,
   service: UploadService,
-  options: { observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number; intake: Intake; maxWatchers: number },
+  options: {
+    observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number; intake: Intake; maxWatchers: number;
+    /** True while the server drains before it stops: requests that would write are refused, retryably. */
+    draining: () => boolean;
+  },
 ): void {
   const table = handlers(service);
   const { observe, logError } = options;
   const watchers = new Watchers(options.maxWatchers);
   nsp.on('connection', (socket) => {
-    const role = (socket.data as { principal?: Principal }).principal?.role ?? 'upload';
-    const context: Context = { socket, limits: new ConnectionLimits(options.limits), intake: options.intake.connection(pausable(socket)), watchers };
+    const principal = (socket.data as { principal?: Principal }).principal ?? LOCAL.principal;
+    const { role } = principal;
+    const { address = socket.handshake.address } = socket.data as { address?: string };
+    const caller: Caller = { principal, address };
+    const context: Context = { socket, caller, limits: new ConnectionLimits(options.limits), intake: options.intake.connection(pausable(socket)), watchers };
     socket.once('disconnect', () => {
       context.intake.close();
       watchers.left(socket); // socket.io has emptied its rooms by now
@@ -135,6 +148,7 @@ export function registerHandlers(
           .then(() => {
             if (args.length > 2) throw new UpwireError('E_BAD_REQUEST', 'a request carries one payload and an ack');
             if (role === 'watch' && !WATCHER_EVENTS.has(event)) throw new UpwireError('E_UNAUTHORIZED', 'the watch token may only watch');
+            if (options.draining() && WRITING_EVENTS.has(event)) throw new UpwireError('E_BUSY', 'the server is shutting down; retry', { retryAfterMs: 1000 });
             return handle(payload, context);
           })
           .then(

@@ -1,6 +1,26 @@
-import type { Authorize } from './access.js';
+import type { FileInfo, Metadata } from '../protocol/index.js';
+import type { Authorize, Principal } from './access.js';
 
 export type { Authorize, AuthorizeRequest, Principal } from './access.js';
+
+/** What onUploadCreate sees: a principal starting an upload, joining one, or getting a stored file at once. */
+export interface UploadCreateEvent {
+  principal: Principal;
+  md5: string;
+  size: number;
+  name: string;
+  type: string;
+  metadata: Metadata;
+  /** True when the content is stored already (an instant upload, after a proof of possession where one is asked). */
+  instant: boolean;
+}
+
+/** What onUploadComplete sees: one principal's stored file (its own name, type and metadata). */
+export interface UploadCompleteEvent {
+  principal: Principal;
+  file: FileInfo;
+  metadata: Metadata;
+}
 
 /**
  * What an embedding application can hook into; each hook is awaited where it sits. A hook refuses
@@ -10,4 +30,16 @@ export type { Authorize, AuthorizeRequest, Principal } from './access.js';
 export interface UpwireHooks {
   /** Who a socket connection or an HTTP request is from (see access.ts); replaces the shared tokens. */
   authorize?: Authorize;
+  /**
+   * Before an upload is created for a principal (quota, type filter): throw to refuse; answer
+   * `{ metadata }` to replace what is kept. Not called again when the same principal resumes.
+   */
+  onUploadCreate?: (event: UploadCreateEvent) => void | { metadata?: Metadata } | Promise<void | { metadata?: Metadata }>;
+  /**
+   * After the file is verified and stored under its md5, before the client is told: once per
+   * principal that took part. At least once: a crash between the store and the end of this hook
+   * calls it again when the server starts, and a hook that throws is called again on the client's
+   * next merge (the client gets the error meanwhile). Make it idempotent.
+   */
+  onUploadComplete?: (event: UploadCompleteEvent) => void | Promise<void>;
 }

@@ -9,7 +9,8 @@ import { parseMd5, UpwireError } from '../protocol/index.js';
 import type { Access, Principal } from './access.js';
 import type { ByteStore } from './bytes/types.js';
 import type { Metrics } from './metrics.js';
-import { fileInfo } from './service.js';
+import { clientAddress } from './proxy.js';
+import { entryInfo, fileInfo } from './service.js';
 import type { FileIndex, FileRecord } from './store/types.js';
 
 export interface HttpDeps {
@@ -23,6 +24,8 @@ export interface HttpDeps {
   storedGone(md5: string): Promise<void>;
   /** Where the page finds the socket: its socket.io path (relative to the page, or absolute) and namespace. */
   page: () => { socketPath: string; namespace: string };
+  /** Proxies in front whose X-Forwarded-For is believed (TRUST_PROXY; see proxy.ts). */
+  trustProxy: number;
 }
 
 /** node:http's request listener, and Express's and Connect's middleware: `next` is called for what upwire does not serve. */
@@ -33,23 +36,32 @@ const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 const ASSET_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json',
 };
-const ROUTES = /^\/(?:|index\.html|healthz|metrics|files(?:\/.*)?|assets\/.*)$/;
+const ROUTES = /^\/(?:|index\.html|healthz|readyz|metrics|files(?:\/.*)?|assets\/.*)$/;
 
 /**
- * GET / (the page), /assets/*, /healthz, /metrics, /files, /files/:md5, under `basePath`.
+ * GET / (the page), /assets/*, /healthz, /readyz, /metrics, /files, /files/:md5, under `basePath`.
  * socket.io handles its own path before this, when it shares the server.
  */
 export function httpHandler(deps: HttpDeps, basePath = ''): HttpHandler {
   const prefix = basePath.replace(/\/+$/, '');
   if (prefix !== '' && !prefix.startsWith('/')) throw new Error(`basePath must start with / (got ${JSON.stringify(basePath)})`);
+  const under = (path: string) => path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`);
   return (req, res, next) => {
     const raw = req.url ?? '/';
-    // The prefix is stripped when present (Express's app.use has stripped it already).
-    const inside = prefix !== '' && (raw === prefix || raw.startsWith(`${prefix}/`) || raw.startsWith(`${prefix}?`)) ? raw.slice(prefix.length) || '/' : raw;
-    const url = new URL(inside.startsWith('/') ? inside : `/${inside}`, 'http://localhost');
-    if (!ROUTES.test(url.pathname)) {
+    // Express and Connect strip the mount path from req.url and keep the whole in originalUrl.
+    const original = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? raw;
+    let inside: string | undefined = raw;
+    if (prefix !== '') inside = under(raw) ? raw.slice(prefix.length) || '/' : original !== raw && under(original) ? raw : undefined;
+    const url = inside === undefined ? undefined : new URL(inside.startsWith('/') ? inside : `/${inside}`, 'http://localhost');
+    if (!url || !ROUTES.test(url.pathname)) {
       if (next) return next();
       return sendError(res, 404, 'E_NOT_FOUND', 'not found');
+    }
+    // The page's URLs are relative: at /uploads (no slash) they would resolve outside the mount.
+    const originalPath = original.split('?')[0]!;
+    if (url.pathname === '/' && prefix !== '' && !originalPath.endsWith('/')) {
+      res.writeHead(308, { Location: `${originalPath}/${url.search}` }).end();
+      return;
     }
     route(req, res, url, deps).catch((err: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'E_INTERNAL', message: 'internal server error' } });
@@ -61,7 +73,9 @@ export function httpHandler(deps: HttpDeps, basePath = ''): HttpHandler {
 async function route(req: IncomingMessage, res: ServerResponse, url: URL, deps: HttpDeps): Promise<void> {
   const { pathname } = url;
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'E_BAD_REQUEST', 'method not allowed');
+  // Liveness: the process answers. Readiness: it can read its records and write its files.
   if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
+  if (pathname === '/readyz') return sendReadiness(res, deps);
   if (!deps.access.hostAllowed(req.headers)) {
     return sendError(res, 421, 'E_FORBIDDEN', `this server does not answer to ${JSON.stringify(req.headers.host ?? '')}; see ALLOWED_HOSTS`);
   }
@@ -70,7 +84,7 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, deps: 
   if (asset) return sendAsset(req, res, asset[1]!);
   let principal: Principal | undefined;
   try {
-    principal = await deps.access.http(req.headers, req.socket.remoteAddress ?? '', url);
+    principal = await deps.access.http(req.headers, clientAddress(req.headers, req.socket.remoteAddress, deps.trustProxy), url);
   } catch (err) {
     if (err instanceof UpwireError) return sendError(res, err.code === 'E_FORBIDDEN' ? 403 : 401, err.code, err.message);
     throw err;
@@ -84,15 +98,19 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, deps: 
   }
   if (pathname !== '/files' && !pathname.startsWith('/files/')) return sendError(res, 404, 'E_NOT_FOUND', 'not found');
   if (principal?.role !== 'upload') return unauthorized(res);
-  if (pathname === '/files') return listFiles(res, deps.files);
+  // With an authorize hook, each principal sees and fetches its own uploads only.
+  const owner = deps.access.perPrincipal ? principal.id : undefined;
+  if (pathname === '/files') return listFiles(res, deps.files, owner);
   let md5: string;
   try {
     md5 = parseMd5(decodeURIComponent(pathname.slice('/files/'.length)));
   } catch (err) {
     return sendError(res, 400, 'E_BAD_REQUEST', err instanceof UpwireError ? err.message : 'bad md5');
   }
-  const record = await deps.files.getFile(md5);
-  if (!record) return sendError(res, 404, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
+  const stored = await deps.files.getFile(md5);
+  const entry = owner === undefined ? undefined : await deps.files.getEntry(owner, md5);
+  if (!stored || (owner !== undefined && !entry)) return sendError(res, 404, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
+  const record = entry ? { ...stored, name: entry.name, type: entry.type } : stored;
   const size = await deps.bytes.storedSize(md5);
   if (size === undefined) {
     await deps.storedGone(md5);
@@ -152,10 +170,38 @@ async function send(source: Readable, res: ServerResponse, timeoutMs: number): P
   await pipeline(source, res).catch(() => {}); // the response is gone already; pipeline has closed the source
 }
 
-async function listFiles(res: ServerResponse, files: FileIndex): Promise<void> {
+/** Every stored file, or an owner's entries (each with its own name, type and metadata). */
+async function listFiles(res: ServerResponse, files: FileIndex, owner: string | undefined): Promise<void> {
   const list = [];
-  for await (const record of files.listFiles()) list.push({ ...fileInfo(record), createdAt: new Date(record.createdAt).toISOString() });
+  if (owner === undefined) {
+    for await (const record of files.listFiles()) list.push({ ...fileInfo(record), createdAt: new Date(record.createdAt).toISOString() });
+  } else {
+    for await (const entry of files.listEntries(owner)) {
+      const record = await files.getFile(entry.md5);
+      if (record) list.push({ ...entryInfo(entry, fileInfo(record)), createdAt: new Date(entry.createdAt).toISOString() });
+    }
+  }
   sendJson(res, 200, { files: list });
+}
+
+/** 200 when the file index answers a read and the byte store has room for a write; 503 with what failed otherwise. */
+async function sendReadiness(res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const check = async (probe: () => Promise<unknown>): Promise<string> => {
+    try {
+      await probe();
+      return 'ok';
+    } catch (err) {
+      return (err as Error).message.slice(0, 200);
+    }
+  };
+  const [database, disk] = await Promise.all([
+    check(() => deps.files.getFile('0'.repeat(32))),
+    check(async () => {
+      if ((await deps.bytes.freeBytes()) <= 0) throw new Error('no free space');
+    }),
+  ]);
+  const ok = database === 'ok' && disk === 'ok';
+  sendJson(res, ok ? 200 : 503, { ok, checks: { database, disk } });
 }
 
 async function download(

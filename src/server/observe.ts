@@ -21,7 +21,7 @@ export function observeAnswers(log: Logger, metrics: Metrics): AnswerObserver {
   return (event, socket, request, result) => {
     const raw = (request as { md5?: unknown } | undefined)?.md5;
     const md5 = typeof raw === 'string' && MD5_PATTERN.test(raw) ? raw.toLowerCase() : undefined;
-    const context = { md5, conn: socket.id, addr: socket.handshake.address };
+    const context = { md5, conn: socket.id, addr: (socket.data as { address?: string }).address ?? socket.handshake.address };
     if (!result.ok) {
       metrics.failed(result.error.code);
       let limit = refusals.get(socket);
@@ -51,10 +51,13 @@ function excerpt(value: unknown): string {
 
 const LIFECYCLE: Partial<Record<RequestName, (answer: object) => string>> = {
   init: (answer) => {
-    if ((answer as { status: string }).status === 'complete') return 'instant';
+    const { status } = answer as { status: string };
+    if (status === 'complete') return 'instant';
+    if (status === 'prove') return 'challenge';
     const { missing, total } = answer as PartialStatus;
     return missing.length === 1 && missing[0]![0] === 0 && missing[0]![1] === total ? 'init' : 'resume';
   },
+  prove: () => 'instant',
   merge: () => 'complete',
   abort: () => 'abort',
 };

@@ -1,19 +1,22 @@
 import { Readable } from 'node:stream';
 import {
-  chunkCount, UpwireError,
-  type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
-  type ParsedInit, type PartialStatus, type UploadSnapshot,
+  chunkCount, parseMetadata, UpwireError,
+  type ChunkAck, type CompleteStatus, type FileInfo, type Metadata, type NoneStatus, type ParsedChunk,
+  type ParsedInit, type PartialStatus, type ProveRequest, type ProveStatus, type UploadSnapshot,
 } from '../protocol/index.js';
+import { SHARED, type Principal } from './access.js';
 import { Admission } from './admission.js';
 import type { ServerConfig } from './config.js';
 import type { ByteStore, ByteStoreCapabilities } from './bytes/types.js';
 import { digestsOfStream } from './digests.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
+import type { UpwireHooks } from './hooks.js';
 import { UploadLedger } from './ledger.js';
 import { withLock, type Locker } from './lock/types.js';
+import { Possession } from './possession.js';
 import { SessionClosed, UploadSession, type FrameResult, type SessionDeps } from './session.js';
-import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './store/types.js';
+import type { FileEntry, FileIndex, FileRecord, Uploader, UploadMeta, UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
   uploads: UploadStateStore;
@@ -22,7 +25,25 @@ export interface ServiceDeps {
   locker: Locker;
   events: UploadEvents;
   config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'emptyTtlMs' | 'fsync' | 'verify' | 'maxUploads' | 'maxUploadsPerAddress'>;
+  hooks?: Pick<UpwireHooks, 'onUploadCreate' | 'onUploadComplete'>;
+  /**
+   * Files belong to principals (an authorize hook names them): an instant upload of content that
+   * only others stored asks for a proof of possession first. Otherwise the server is one shared store.
+   */
+  perPrincipal?: boolean;
 }
+
+/** Who asks: the principal, and the client's address (for the per-address cap). */
+export interface Caller {
+  principal: Principal;
+  address?: string;
+}
+
+/** The caller of code that runs inside the server (tests, recovery): the shared principal. */
+export const LOCAL: Caller = { principal: { id: SHARED, role: 'upload' } };
+
+/** Principals that may take part in one partial upload of the same content at once. */
+export const MAX_UPLOADERS = 16;
 
 /** An open session idle this long is forgotten from memory (its state stays in the store). */
 const IDLE_UNLOAD_MS = 5 * 60_000;
@@ -33,11 +54,13 @@ export class UploadService {
   readonly #sessions = new Map<string, UploadSession>();
   readonly #ledger = new UploadLedger();
   readonly #admission: Admission;
+  readonly #possession: Possession;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
     this.#admission = new Admission(this.#ledger, deps.bytes, deps.config);
+    this.#possession = new Possession(deps.bytes);
   }
 
   /**
@@ -59,26 +82,27 @@ export class UploadService {
     return this.#ledger.size;
   }
 
-  /** `address`: the client's, for the per-address cap. */
-  async init(request: ParsedInit, address?: string): Promise<CompleteStatus | PartialStatus> {
+  async init(request: ParsedInit, caller: Caller = LOCAL): Promise<CompleteStatus | PartialStatus | ProveStatus> {
     const { md5, size } = request;
     const { maxPartSize, maxParts } = this.#deps.bytes.capabilities;
     const maxFileSize = Math.min(this.#deps.config.maxFileSize, maxPartSize * maxParts);
     if (size > maxFileSize) throw new UpwireError('E_TOO_LARGE', `size ${size} is above the limit of ${maxFileSize} bytes`, { maxFileSize });
     const { events } = this.#deps;
-    const stored = await this.#completed(md5, size);
+    if ((await this.#deps.uploads.getUpload(md5))?.completed) await this.#finishPending(md5);
+    const stored = await this.#storedFor(md5, size, caller, request);
     if (stored) {
-      events.initialized('instant', md5);
+      if (stored.status === 'complete') events.initialized('instant', md5);
       return stored;
     }
     return this.#locked(md5, async () => {
-      const again = await this.#completed(md5, size);
+      const again = await this.#storedFor(md5, size, caller, request);
       if (again) {
-        events.initialized('instant', md5);
+        if (again.status === 'complete') events.initialized('instant', md5);
         return again;
       }
       const existing = await this.#load(md5);
       if (existing && existing.meta.size === size) {
+        await this.#join(existing.meta, request, caller);
         this.#ledger.seen(md5);
         events.initialized('resumed', md5);
         return existing.status();
@@ -89,10 +113,67 @@ export class UploadService {
         await this.#forget(md5);
         events.ended({ md5, reason: 'expired' });
       }
-      const created = await this.#create(request, address);
+      const uploader = await this.#admit(request, caller, false);
+      const created = await this.#create(request, uploader, caller.address);
       events.initialized('new', md5);
       return created.status();
     });
+  }
+
+  /**
+   * The answer to a stored file's init: the file itself (shared store, or the caller's own entry),
+   * or a challenge to prove possession when only others stored it. Undefined when it is not stored.
+   */
+  async #storedFor(md5: string, size: number, caller: Caller, request: ParsedInit): Promise<CompleteStatus | ProveStatus | undefined> {
+    const stored = await this.#completed(md5, size);
+    if (!stored) return undefined;
+    if (!this.#deps.perPrincipal) {
+      if (this.#deps.hooks?.onUploadCreate) await this.#admit(request, caller, true);
+      return stored;
+    }
+    const entry = await this.#deps.files.getEntry(caller.principal.id, md5);
+    if (entry) return { status: 'complete', file: entryInfo(entry, stored.file) };
+    return this.#possession.challenge(caller.principal.id, md5, size);
+  }
+
+  /** An instant upload of content others stored, for a caller that answered the challenge: it gets its own entry. */
+  async prove(request: ProveRequest & ParsedInit, caller: Caller): Promise<CompleteStatus> {
+    const { md5, size } = request;
+    const stored = await this.#completed(md5, size);
+    if (!stored) throw new UpwireError('E_UNKNOWN_UPLOAD', `${md5} is not stored; send init again`);
+    await this.#possession.verify(caller.principal.id, md5, size, request.challenge, request.digest);
+    const uploader = await this.#admit(request, caller, true);
+    const entry = entryOf(uploader, md5, Date.now());
+    await this.#deps.files.putEntry(entry, this.#deps.config.fsync);
+    this.#deps.events.initialized('instant', md5);
+    return { status: 'complete', file: entryInfo(entry, stored.file) };
+  }
+
+  /** onUploadCreate's verdict on a principal's upload: refused (it throws), or the uploader to record. */
+  async #admit(request: ParsedInit, { principal }: Caller, instant: boolean): Promise<Uploader> {
+    const { md5, size, name, type } = request;
+    let metadata: Metadata = request.metadata ?? {};
+    const verdict = await this.#deps.hooks?.onUploadCreate?.({ principal, md5, size, name, type, metadata, instant });
+    if (verdict && verdict.metadata !== undefined) {
+      try {
+        metadata = parseMetadata(verdict.metadata);
+      } catch (err) {
+        throw new UpwireError('E_INTERNAL', 'onUploadCreate answered metadata outside the protocol\'s limits', {}, { cause: err });
+      }
+    }
+    return { principal, name, type, ...(Object.keys(metadata).length === 0 ? {} : { metadata }) };
+  }
+
+  /** A principal not yet among a partial upload's uploaders joins it (call under the md5's lock). */
+  async #join(meta: UploadMeta, request: ParsedInit, caller: Caller): Promise<void> {
+    const uploaders = meta.uploaders ?? [];
+    if (uploaders.some((u) => u.principal.id === caller.principal.id)) return;
+    if (uploaders.length >= MAX_UPLOADERS) {
+      throw new UpwireError('E_CONFLICT', `${MAX_UPLOADERS} principals are uploading this content already; retry when it is stored`, { retryAfterMs: 60_000 });
+    }
+    const uploader = await this.#admit(request, caller, false);
+    meta.uploaders = [...uploaders, uploader];
+    await this.#deps.uploads.putUpload(meta);
   }
 
   /** Stores one frame of a chunk sent by connection `client`. */
@@ -122,9 +203,19 @@ export class UploadService {
     }
   }
 
-  async merge(md5: string): Promise<CompleteStatus> {
-    return (await this.#completed(md5)) ?? this.#locked(md5, async () => {
-      const done = await this.#completed(md5);
+  /** A stored upload whose onUploadComplete failed: the hook runs again (it throws again to the caller if it fails again). */
+  #finishPending(md5: string): Promise<void> {
+    return this.#locked(md5, async () => {
+      const pending = await this.#deps.uploads.getUpload(md5);
+      if (pending?.completed) await this.#notify(pending);
+    });
+  }
+
+  async merge(md5: string, caller: Caller = LOCAL): Promise<CompleteStatus> {
+    return this.#locked(md5, async () => {
+      const pending = await this.#deps.uploads.getUpload(md5);
+      if (pending?.completed) await this.#notify(pending);
+      const done = await this.#completedFor(md5, caller);
       if (done) return done;
       const session = await this.#load(md5);
       if (!session) throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}`);
@@ -149,13 +240,18 @@ export class UploadService {
       failpoint('after-rename');
       const file = await this.#finalize(session.meta, sha256);
       this.#deps.events.complete(file);
-      return { status: 'complete', file };
+      return (await this.#completedFor(md5, caller)) ?? { status: 'complete', file };
     });
   }
 
-  async status(md5: string): Promise<CompleteStatus | PartialStatus | NoneStatus> {
-    const done = await this.#completed(md5);
-    if (done) return done;
+  async status(md5: string, caller: Caller = LOCAL): Promise<CompleteStatus | PartialStatus | NoneStatus> {
+    const stored = await this.#completed(md5);
+    if (stored && !this.#deps.perPrincipal) return stored;
+    if (stored) {
+      // Stored, but not for this principal: it learns that through init, with a challenge.
+      const entry = await this.#deps.files.getEntry(caller.principal.id, md5);
+      return entry ? { status: 'complete', file: entryInfo(entry, stored.file) } : { status: 'none' };
+    }
     // Asking does not keep an upload alive: only an init or bytes do.
     const session = this.#sessions.get(md5) ?? (await this.#locked(md5, () => this.#load(md5)));
     return session ? session.status() : { status: 'none' };
@@ -208,6 +304,18 @@ export class UploadService {
     return withLock(this.#deps.locker, md5, task);
   }
 
+  /**
+   * The stored file as the caller sees it: in a shared store, the file; per principal, the caller's
+   * own entry of it, or nothing (a merge of content the caller did not upload is refused).
+   */
+  async #completedFor(md5: string, caller: Caller): Promise<CompleteStatus | undefined> {
+    const stored = await this.#completed(md5);
+    if (!stored || !this.#deps.perPrincipal) return stored;
+    const entry = await this.#deps.files.getEntry(caller.principal.id, md5);
+    if (!entry) throw new UpwireError('E_FORBIDDEN', `${md5} is stored, but not by you: send init, which asks for a proof of possession`);
+    return { status: 'complete', file: entryInfo(entry, stored.file) };
+  }
+
   /** The stored file's answer; a record whose bytes are gone is forgotten, and the md5 may be uploaded again. */
   async #completed(md5: string, size?: number): Promise<CompleteStatus | undefined> {
     const record = await this.#deps.files.getFile(md5);
@@ -241,13 +349,16 @@ export class UploadService {
     return session;
   }
 
-  async #create(request: ParsedInit, address: string | undefined): Promise<UploadSession> {
+  async #create(request: ParsedInit, uploader: Uploader, address: string | undefined): Promise<UploadSession> {
     const { md5, size, name, type } = request;
+    const { metadata } = uploader;
     const chunkSize = chooseChunkSize(request.chunkSize ?? this.#deps.config.chunkSize, size, this.#deps.bytes.capabilities);
     const now = Date.now();
     const meta: UploadMeta = {
       md5, size, chunkSize, total: chunkCount(size, chunkSize), name, type, createdAt: now, updatedAt: now, received: 0,
       ...(address === undefined ? {} : { createdBy: address }),
+      ...(metadata === undefined ? {} : { metadata }),
+      uploaders: [uploader],
     };
     this.#admission.checkCaps(address);
     this.#ledger.add(meta); // counted before anything is awaited, so racing inits see it
@@ -265,12 +376,41 @@ export class UploadService {
     }
   }
 
+  /**
+   * Records the stored file and each uploader's entry, marks the upload completed (durably, before
+   * any hook runs), then tells onUploadComplete and forgets the upload: a crash anywhere in between
+   * is finished by #recover, hooks included.
+   */
   async #finalize(meta: UploadMeta, sha256?: string): Promise<FileInfo> {
-    const record: FileRecord = { md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: Date.now(), ...(sha256 ? { sha256 } : {}) };
-    await this.#deps.files.putFile(record, this.#deps.config.fsync);
-    await this.#deps.uploads.deleteUpload(meta.md5);
-    this.#ledger.remove(meta.md5);
+    const { files, uploads, config } = this.#deps;
+    const now = Date.now();
+    const record: FileRecord = {
+      md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: now,
+      ...(sha256 ? { sha256 } : {}), ...(meta.metadata ? { metadata: meta.metadata } : {}),
+    };
+    await files.putFile(record, config.fsync);
+    for (const uploader of meta.uploaders ?? []) await files.putEntry(entryOf(uploader, meta.md5, now), config.fsync);
+    await uploads.putUpload({ ...meta, completed: true });
+    failpoint('before-complete-hook');
+    await this.#notify({ ...meta, completed: true });
     return fileInfo(record);
+  }
+
+  /** onUploadComplete for each uploader of a completed upload, then the upload is forgotten (call under the md5's lock). */
+  async #notify(meta: UploadMeta): Promise<void> {
+    const hook = this.#deps.hooks?.onUploadComplete;
+    if (hook) {
+      const record = await this.#deps.files.getFile(meta.md5);
+      if (record) {
+        for (const uploader of meta.uploaders ?? []) {
+          const entry = (await this.#deps.files.getEntry(uploader.principal.id, meta.md5)) ?? entryOf(uploader, meta.md5, record.createdAt);
+          await hook({ principal: uploader.principal, file: entryInfo(entry, fileInfo(record)), metadata: entry.metadata ?? {} });
+        }
+      }
+    }
+    await this.#deps.uploads.deleteUpload(meta.md5);
+    await this.#deps.bytes.removePartial(meta.md5);
+    this.#ledger.remove(meta.md5);
   }
 
   /** Call under the md5's lock. True when there was a partial upload to forget. */
@@ -306,10 +446,13 @@ export class UploadService {
    * ever renamed into the store, so a file found there is trusted. True when the upload is done.
    */
   async #recover(meta: UploadMeta): Promise<boolean> {
-    const { uploads, files, bytes } = this.#deps;
+    const { files, bytes } = this.#deps;
     if (await files.getFile(meta.md5)) {
-      await uploads.deleteUpload(meta.md5);
-      await bytes.removePartial(meta.md5);
+      // Stored: what may remain is writing the entries and telling the hook (again: at least once).
+      for (const uploader of meta.uploaders ?? []) {
+        if (!(await files.getEntry(uploader.principal.id, meta.md5))) await files.putEntry(entryOf(uploader, meta.md5, Date.now()), this.#deps.config.fsync);
+      }
+      await this.#notify(meta);
       return true;
     }
     const size = await bytes.storedSize(meta.md5);
@@ -326,8 +469,18 @@ export class UploadService {
   }
 }
 
-export function fileInfo({ md5, size, name, type, sha256 }: FileRecord): FileInfo {
-  return { md5, size, name, type, url: `/files/${md5}`, ...(sha256 ? { sha256 } : {}) };
+export function fileInfo({ md5, size, name, type, sha256, metadata }: FileRecord): FileInfo {
+  return { md5, size, name, type, url: `/files/${md5}`, ...(sha256 ? { sha256 } : {}), ...(metadata ? { metadata } : {}) };
+}
+
+function entryOf({ principal, name, type, metadata }: Uploader, md5: string, createdAt: number): FileEntry {
+  return { owner: principal.id, md5, name, type, createdAt, ...(metadata ? { metadata } : {}) };
+}
+
+/** A principal's view of a stored file: the content's size and digests, its own name, type and metadata. */
+export function entryInfo(entry: FileEntry, file: FileInfo): FileInfo {
+  const { md5, size, url, sha256 } = file;
+  return { md5, size, name: entry.name, type: entry.type, url, ...(sha256 ? { sha256 } : {}), ...(entry.metadata ? { metadata: entry.metadata } : {}) };
 }
 
 function sizeMismatch(md5: string, size: number): UpwireError {

@@ -1,15 +1,21 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Namespace, Server as IoServer, ServerOptions as IoServerOptions } from 'socket.io';
 import { Decoder, Encoder } from 'socket.io-parser';
-import { KiB, MAX_FRAME_SIZE, MiB, UPLOAD_NAMESPACE, UpwireError, type ClientToServerEvents, type ServerToClientEvents } from '../protocol/index.js';
+import {
+  KiB, MAX_FRAME_SIZE, MiB, UPLOAD_NAMESPACE, UpwireError,
+  type ClientToServerEvents, type EndedEvent, type ServerToClientEvents, type UploadSnapshot,
+} from '../protocol/index.js';
 import { Access } from './access.js';
 import { FileSystemBytes } from './bytes/file-system.js';
 import type { ByteStore } from './bytes/types.js';
-import { ConfigError, DEFAULTS, type ServerConfig } from './config.js';
+import { checkSetting, ConfigError, DEFAULTS, type ServerConfig } from './config.js';
 import { fanOut } from './events.js';
 import { registerHandlers } from './handlers.js';
-import type { UpwireHooks } from './hooks.js';
+import type { UploadCompleteEvent, UploadCreateEvent, UpwireHooks } from './hooks.js';
 import { httpHandler, type HttpHandler } from './http.js';
 import { Intake } from './intake.js';
+import { clientAddress } from './proxy.js';
 import { MemoryLocker } from './lock/memory.js';
 import type { Locker } from './lock/types.js';
 import { createLogger, type Logger } from './log.js';
@@ -64,13 +70,30 @@ export interface UpwireOptions extends Partial<UpwireSettings> {
   hooks?: UpwireHooks;
   /** A pino logger; by default JSON lines at LOG_LEVEL info. */
   logger?: Logger;
-  /** Stores to use instead of the embedded ones (LevelDB under dbDir, files under uploadDir, locks in this process). */
+  /**
+   * Stores to use instead of the embedded ones (LevelDB under dbDir, files under uploadDir, locks in
+   * this process). Stores given here are the caller's to open before and close after; upwire opens
+   * and closes only those it creates.
+   */
   stores?: Partial<{ uploads: UploadStateStore; files: FileIndex; bytes: ByteStore; locker: Locker }>;
   /** The host the server listens on, when upwire serve runs it: it is one of the host names answered without a token. */
   host?: string;
 }
 
+/** What observers of an embedded upwire can listen to (`upwire.events.on(...)`); listeners cannot refuse anything (hooks can). */
+export interface UpwireEventMap {
+  /** An upload was admitted for a principal (after onUploadCreate), with the metadata kept. */
+  'upload:created': [UploadCreateEvent];
+  /** Bytes were received (at most a few times a second per upload). */
+  'upload:progress': [UploadSnapshot];
+  /** A principal's file is stored (after onUploadComplete). */
+  'upload:completed': [UploadCompleteEvent];
+  /** An upload ended without a stored file: aborted, expired, or failed verification. */
+  'upload:ended': [EndedEvent];
+}
+
 export interface Upwire {
+  readonly events: EventEmitter<UpwireEventMap>;
   /** Serves the upload protocol on a namespace (default `/upload`) of a socket.io server the application owns. */
   attach(io: IoServer, options?: { namespace?: string }): Namespace<ClientToServerEvents, ServerToClientEvents>;
   /**
@@ -84,11 +107,18 @@ export interface Upwire {
   httpHandler(options?: { basePath?: string; socketPath?: string }): HttpHandler;
   readonly service: UploadService;
   readonly metrics: Metrics;
+  /**
+   * Before a stop: requests that would write (init, chunk, merge) are refused with a retryable
+   * E_BUSY from now on, and this resolves when the frames already received are written, or after
+   * `timeoutMs`. What was acknowledged is durable either way; clients resume after the restart.
+   */
+  drain(timeoutMs: number): Promise<void>;
   /** Stops the sweepers, lets in-flight writes finish and closes the stores upwire opened. */
   close(): Promise<void>;
 }
 
 const KNOWN_OPTIONS = new Set<string>([...Object.keys(DEFAULTS), 'hooks', 'logger', 'stores']);
+const KNOWN_HOOKS = new Set<string>(['authorize', 'onUploadCreate', 'onUploadComplete']);
 const LISTENING = new Set(['port', 'logLevel']);
 
 /** Unknown options are an error: a misspelt limit must not be silently left at its default. */
@@ -96,11 +126,16 @@ function settings(options: UpwireOptions): UpwireSettings & { host: string } {
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key) || LISTENING.has(key)) throw new ConfigError(`unknown option ${JSON.stringify(key)} for createUpwire`);
   }
+  for (const [name, hook] of Object.entries(options.hooks ?? {})) {
+    if (!KNOWN_HOOKS.has(name)) throw new ConfigError(`unknown hook ${JSON.stringify(name)} (known: ${[...KNOWN_HOOKS].join(', ')})`);
+    if (hook !== undefined && typeof hook !== 'function') throw new ConfigError(`hook ${name} must be a function`);
+  }
   const merged: Record<string, unknown> = { ...DEFAULTS };
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined || key === 'hooks' || key === 'logger' || key === 'stores') continue;
     const expected = DEFAULTS[key as keyof ServerConfig];
     if (expected !== undefined && typeof value !== typeof expected) throw new ConfigError(`option ${key} must be a ${typeof expected}`);
+    checkSetting(key as keyof ServerConfig, value);
     merged[key] = value;
   }
   return merged as unknown as UpwireSettings & { host: string };
@@ -120,11 +155,22 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
   try {
     const uploads = given.uploads ?? level!;
     const files = given.files ?? level!;
-    const bytes = given.bytes ?? new FileSystemBytes(config.uploadDir);
-    await bytes.open();
+    const ownBytes = given.bytes ? undefined : new FileSystemBytes(config.uploadDir);
+    await ownBytes?.open();
+    const bytes = given.bytes ?? ownBytes!;
     const access = new Access(config, options.hooks?.authorize);
+    const events = new EventEmitter<UpwireEventMap>();
+    // A listener that throws is logged: observing must not fail an upload.
+    const emit = <K extends keyof UpwireEventMap>(name: K, ...args: UpwireEventMap[K]) => {
+      try {
+        (events.emit as (name: K, ...args: UpwireEventMap[K]) => boolean)(name, ...args);
+      } catch (err) {
+        log.error({ err, event: name }, 'an upwire event listener threw');
+      }
+    };
     const intake = new Intake({ total: config.maxBufferedBytes, perConnection: Math.min(config.maxBufferedBytes, MAX_CONNECTION_BUFFER) });
     const hubs: WatcherHub[] = [];
+    let draining = false;
     let attached: { socketPath: string; namespace: string } | undefined;
     // Read when /metrics is scraped, by which time `service` below exists.
     const metrics: Metrics = new Metrics((): number => service.snapshot().length, intake, (): number => service.partialUploads);
@@ -132,16 +178,32 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
       uploads, files, bytes, locker: given.locker ?? new MemoryLocker(),
       events: fanOut(
         { progress: (s) => hubs.forEach((h) => h.progress(s)), complete: (f) => hubs.forEach((h) => h.complete(f)), ended: (e) => hubs.forEach((h) => h.ended(e)) },
+        { progress: (s) => emit('upload:progress', s), ended: (e) => emit('upload:ended', e) },
         metrics, logEndings(log),
       ),
       config,
+      perPrincipal: access.perPrincipal,
+      hooks: {
+        onUploadCreate: async (event) => {
+          const verdict = await options.hooks?.onUploadCreate?.(event);
+          emit('upload:created', { ...event, metadata: verdict?.metadata ?? event.metadata });
+          return verdict;
+        },
+        onUploadComplete: async (event) => {
+          await options.hooks?.onUploadComplete?.(event);
+          emit('upload:completed', event);
+        },
+      },
     });
     await service.open();
     return {
+      events,
       service,
       metrics,
       attach(io, { namespace = UPLOAD_NAMESPACE } = {}) {
-        const limit = (io.engine as { opts?: { maxHttpBufferSize?: number } } | undefined)?.opts?.maxHttpBufferSize;
+        // The engine's options once it is bound to an HTTP server, the Server's own before.
+        const options = (io.engine as unknown as { opts?: Partial<IoServerOptions> } | undefined)?.opts ?? (io as unknown as { opts?: Partial<IoServerOptions> }).opts;
+        const limit = options?.maxHttpBufferSize ?? 1e6; // socket.io's default
         if (limit !== undefined && limit < MAX_FRAME_BYTES) {
           throw new ConfigError(`the socket.io server takes messages of ${limit} bytes, and upwire's frames need ${MAX_FRAME_BYTES}: create it with upwireSocketOptions()`);
         }
@@ -150,7 +212,10 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         const hub = new WatcherHub(nsp);
         hubs.push(hub);
         nsp.use((socket, next) => {
-          const { headers, auth, address } = socket.handshake;
+          const { headers, auth } = socket.handshake;
+          // The address the per-address caps and the authorize hook see; handlers.ts reads it back.
+          const address = clientAddress(headers, socket.handshake.address, config.trustProxy);
+          socket.data.address = address;
           access.socket(headers, auth as Record<string, unknown>, address).then(
             (principal) => {
               socket.data.principal = principal;
@@ -164,7 +229,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         });
         nsp.on('connection', (socket) => {
           metrics.connections(1);
-          log.debug({ conn: socket.id, addr: socket.handshake.address }, 'connected');
+          log.debug({ conn: socket.id, addr: socket.data.address }, 'connected');
           socket.once('disconnect', (reason) => {
             metrics.connections(-1);
             log.debug({ conn: socket.id, reason }, 'disconnected');
@@ -177,17 +242,25 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
           idleTimeoutMs: config.idleTimeoutMs,
           intake,
           maxWatchers: config.maxWatchers,
+          draining: () => draining,
         });
         return nsp;
       },
       httpHandler({ basePath = '', socketPath } = {}) {
         const page = () => ({ socketPath: socketPath ?? attached?.socketPath ?? 'socket.io', namespace: attached?.namespace ?? UPLOAD_NAMESPACE });
-        return httpHandler({ files, bytes, access, metrics, sendTimeoutMs: config.sendTimeoutMs, storedGone: (md5) => service.checkStored(md5), page }, basePath);
+        return httpHandler({
+          files, bytes, access, metrics, sendTimeoutMs: config.sendTimeoutMs, storedGone: (md5) => service.checkStored(md5), page, trustProxy: config.trustProxy,
+        }, basePath);
+      },
+      async drain(timeoutMs) {
+        draining = true;
+        const deadline = Date.now() + timeoutMs;
+        while (intake.held > 0 && Date.now() < deadline) await sleep(20);
       },
       async close() {
         hubs.forEach((hub) => hub.close());
         await service.close();
-        await bytes.close();
+        await ownBytes?.close();
         await level?.close();
       },
     };

@@ -67,5 +67,39 @@ export function stateStoreContract(name: string, create: () => Promise<{ uploads
       expect(await all(files.listFiles())).to.deep.equal([]);
       await files.deleteFile(record.md5); // twice is harmless
     });
+
+    it('keeps one entry per owner and md5, lists an owner\'s entries only, and round-trips metadata', async () => {
+      const entry = (owner: string, md5: string, name: string) => ({ owner, md5, name, type: 'text/plain', createdAt: 3, metadata: { album: 'été', n: '1' } });
+      const [m1, m2] = ['1'.repeat(32), '2'.repeat(32)];
+      expect(await files.getEntry('alice', m1)).to.equal(undefined);
+      await files.putEntry(entry('alice', m2, 'b.txt'), true);
+      await files.putEntry(entry('alice', m1, 'a.txt'), false);
+      await files.putEntry(entry('alice2', m1, 'other.txt'), true); // an owner whose id extends another's
+      await files.putEntry(entry('bob', m1, 'mine.txt'), true);
+      await files.putEntry(entry('alice', m1, 'a2.txt'), true); // replaces
+      expect(await files.getEntry('alice', m1)).to.deep.equal(entry('alice', m1, 'a2.txt'));
+      expect(await files.getEntry('bob', m1)).to.deep.equal(entry('bob', m1, 'mine.txt'));
+      expect((await all(files.listEntries('alice'))).map((e) => [e.md5, e.name])).to.deep.equal([[m1, 'a2.txt'], [m2, 'b.txt']]);
+      expect(await all(files.listEntries('nobody'))).to.deep.equal([]);
+    });
+
+    it('keeps nested fields of uploads and files (uploaders, metadata) as written', async () => {
+      const a = { ...meta('a'.repeat(32)), metadata: { k: 'v' }, uploaders: [{ principal: { id: 'p', role: 'upload' as const, team: 't' }, name: 'n', type: 'x/y', metadata: { k: 'v' } }], completed: true };
+      await uploads.putUpload(a);
+      expect(await uploads.getUpload(a.md5)).to.deep.equal(a);
+      const record = { md5: 'c'.repeat(32), size: 5, name: 'x', type: 'text/plain', createdAt: 7, metadata: { a: '' } };
+      await files.putFile(record, true);
+      expect(await files.getFile(record.md5)).to.deep.equal(record);
+    });
+
+    it('keeps owners apart whatever printable characters their ids hold', async () => {
+      const owners = ['a', 'a:b', 'a b', 'a\\', 'ü/é:"x"', ':'];
+      const md5 = '1'.repeat(32);
+      for (const owner of owners) await files.putEntry({ owner, md5, name: `${owner}.txt`, type: 'text/plain', createdAt: 1 }, true);
+      for (const owner of owners) {
+        expect((await files.getEntry(owner, md5))?.name).to.equal(`${owner}.txt`);
+        expect((await all(files.listEntries(owner))).map((e) => e.owner)).to.deep.equal([owner]);
+      }
+    });
   });
 }

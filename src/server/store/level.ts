@@ -1,6 +1,6 @@
 import { Level } from 'level';
 import { UpwireError } from '../../protocol/index.js';
-import type { FileIndex, FileRecord, UploadMeta, UploadStateStore } from './types.js';
+import type { FileEntry, FileIndex, FileRecord, UploadMeta, UploadStateStore } from './types.js';
 
 /**
  * The embedded default: one LevelDB under DB_DIR holding partial uploads, their received chunk
@@ -11,12 +11,15 @@ export class LevelStores implements UploadStateStore, FileIndex {
   readonly #uploads;
   readonly #chunks;
   readonly #files;
+  readonly #entries;
 
   constructor(location: string) {
     this.#db = new Level<string, string>(location);
     this.#uploads = this.#db.sublevel<string, UploadMeta>('uploads', { valueEncoding: 'json' });
     this.#chunks = this.#db.sublevel<string, string>('chunks', { valueEncoding: 'utf8' });
     this.#files = this.#db.sublevel<string, FileRecord>('files', { valueEncoding: 'json' });
+    // Keyed `<owner>\n<md5>`: an owner's entries are one range (an id has no newline: access.ts).
+    this.#entries = this.#db.sublevel<string, FileEntry>('entries', { valueEncoding: 'json' });
   }
 
   /** Opens the database; a second server on the same DB_DIR fails here, touching nothing. */
@@ -88,6 +91,19 @@ export class LevelStores implements UploadStateStore, FileIndex {
 
   async *listFiles(): AsyncIterable<FileRecord> {
     yield* this.#files.values();
+  }
+
+  putEntry(entry: FileEntry, sync: boolean): Promise<void> {
+    return this.#db.batch().put(`${entry.owner}\n${entry.md5}`, entry, { sublevel: this.#entries }).write({ sync });
+  }
+
+  getEntry(owner: string, md5: string): Promise<FileEntry | undefined> {
+    return this.#entries.get(`${owner}\n${md5}`);
+  }
+
+  async *listEntries(owner: string): AsyncIterable<FileEntry> {
+    // '\n' sorts just before '\v': this range is exactly the owner's keys.
+    yield* this.#entries.values({ gt: `${owner}\n`, lt: `${owner}\v` });
   }
 }
 

@@ -1,3 +1,14 @@
+import type { Metadata } from '../../protocol/index.js';
+import type { Principal } from '../access.js';
+
+/** A principal taking part in an upload, with the name, type and metadata it gave. */
+export interface Uploader {
+  principal: Principal;
+  name: string;
+  type: string;
+  metadata?: Metadata;
+}
+
 /** A partial upload as recorded: the chunk geometry is fixed at creation. */
 export interface UploadMeta {
   md5: string;
@@ -13,6 +24,14 @@ export interface UploadMeta {
   received?: number;
   /** The address of the client that created it, for the per-address cap. */
   createdBy?: string;
+  metadata?: Metadata;
+  /** Who created it, then who joined it (an init of the same content by another principal), at most MAX_UPLOADERS. */
+  uploaders?: Uploader[];
+  /**
+   * The bytes are committed and the file recorded; what remains is telling onUploadComplete, once
+   * per uploader, and forgetting this record. Set before the hook runs, so a crash repeats it.
+   */
+  completed?: boolean;
 }
 
 /** A verified file in the store. */
@@ -24,6 +43,17 @@ export interface FileRecord {
   createdAt: number;
   /** SHA-256 of the content, computed in the same pass as the MD5 check. */
   sha256?: string;
+  metadata?: Metadata;
+}
+
+/** One principal's upload of a stored file: its own name, type and metadata (the content is stored once per md5). */
+export interface FileEntry {
+  owner: string;
+  md5: string;
+  name: string;
+  type: string;
+  metadata?: Metadata;
+  createdAt: number;
 }
 
 /**
@@ -50,4 +80,9 @@ export interface FileIndex {
   /** Forgets a record (its bytes are gone). */
   deleteFile(md5: string): Promise<void>;
   listFiles(): AsyncIterable<FileRecord>;
+  /** Records a principal's entry for a stored file (replacing its earlier one). */
+  putEntry(entry: FileEntry, sync: boolean): Promise<void>;
+  getEntry(owner: string, md5: string): Promise<FileEntry | undefined>;
+  /** The principal's entries, by md5. */
+  listEntries(owner: string): AsyncIterable<FileEntry>;
 }
