@@ -7,6 +7,8 @@
 
 /** The optional peer dependencies `upwire serve` needs, for the one line that says what to install. */
 const SERVER_PACKAGES = ['socket.io', 'level', 'pino', 'pino-pretty', 'prom-client'];
+/** And those of Redis mode (REDIS_URL), also optional peers. */
+const REDIS_PACKAGES = ['redis', '@socket.io/redis-adapter'];
 /** Errors whose message is meant for the user: one line, no stack. Matched by name, so this file loads none of their modules. */
 const USER_ERRORS = new Set(['UsageError', 'ConfigError', 'UpwireError']);
 
@@ -18,7 +20,8 @@ async function usage(): Promise<string> {
                [--fsync on|off] [--log-level info] [--allowed-origins O,O] [--init-rate N]
                [--max-uploads-per-connection N] [--idle-timeout 15m] [--verify received|disk]
                [--max-buffered BYTES] [--max-uploads N] [--max-uploads-per-address N] [--empty-ttl 10m]
-               [--max-watchers N] [--allowed-hosts H,H] [--send-timeout 60s]
+               [--max-watchers N] [--allowed-hosts H,H] [--send-timeout 60s] [--trust-proxy N]
+               [--drain-timeout 30s] [--redis-url redis://H:P] [--workers N]
   ${UPLOAD_USAGE.replace('usage: ', '')}
   ${WATCH_USAGE.replace('usage: ', '')}`;
 }
@@ -33,7 +36,7 @@ function missingServerPackage(err: unknown): string | undefined {
   if (typeof message !== 'string') return undefined;
   const name = code === 'ERR_MODULE_NOT_FOUND' ? /Cannot find package '([^']+)'/.exec(message)?.[1]
     : /unable to determine transport target for "([^"]+)"/.exec(message)?.[1];
-  return name !== undefined && SERVER_PACKAGES.includes(name) ? name : undefined;
+  return name !== undefined && [...SERVER_PACKAGES, ...REDIS_PACKAGES].includes(name) ? name : undefined;
 }
 
 async function serve(argv: string[]): Promise<number> {
@@ -43,7 +46,8 @@ async function serve(argv: string[]): Promise<number> {
   } catch (err) {
     const missing = missingServerPackage(err);
     if (missing === undefined) throw err;
-    console.error(`upwire: serve needs the server's packages (${missing} is missing): npm install ${SERVER_PACKAGES.join(' ')}`);
+    if (REDIS_PACKAGES.includes(missing)) console.error(`upwire: Redis mode (REDIS_URL) needs ${missing}: npm install ${REDIS_PACKAGES.join(' ')}`);
+    else console.error(`upwire: serve needs the server's packages (${missing} is missing): npm install ${SERVER_PACKAGES.join(' ')}`);
     return 2;
   }
 }

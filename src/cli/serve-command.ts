@@ -1,6 +1,8 @@
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, ConfigError, loadConfig } from '../server/config.js';
 import { startServer } from '../server/index.js';
+import { parseWorkers, runWorkers } from './workers.js';
 
 /**
  * Runs the server until SIGTERM or SIGINT, then drains (downloads and frames in flight finish, for
@@ -9,9 +11,12 @@ import { startServer } from '../server/index.js';
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: Object.fromEntries(CONFIG_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
+    options: Object.fromEntries([...CONFIG_FLAGS, 'workers'].map((flag) => [flag, { type: 'string' as const }])),
   });
-  const config = loadConfig(process.env, values as Record<string, string | undefined>);
+  const { workers, ...flags } = values as Record<string, string | undefined>;
+  const config = loadConfig(process.env, flags);
+  const count = workers === undefined ? 1 : parseWorkers(workers);
+  if (count > 1) return runWorkers(count, argv.filter((arg, i) => arg !== '--workers' && argv[i - 1] !== '--workers' && !arg.startsWith('--workers=')), config);
   // Listen for the signals before announcing the URL: whoever reads that line may signal at once.
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
@@ -25,7 +30,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
     throw err;
   });
-  console.log(`upwire listening on ${server.url} (uploads in ${config.uploadDir}, database in ${config.dbDir})`);
+  // A worker's primary says it once for all (workers.ts).
+  if (!cluster.isWorker) console.log(`upwire listening on ${server.url} (uploads in ${config.uploadDir}, ${config.redisUrl ? 'state in Redis' : `database in ${config.dbDir}`})`);
   await stopped;
   console.log(`upwire: shutting down (draining for up to ${config.drainTimeoutMs / 1000} s; a second signal stops at once)`);
   // What was acknowledged is durable already: stopping at once loses only the frames in flight.
@@ -35,5 +41,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await server.close({ drainMs: config.drainTimeoutMs });
   process.off('SIGTERM', force);
   process.off('SIGINT', force);
+  // A worker's channel to its primary would keep it alive.
+  cluster.worker?.disconnect();
   return 0;
 }

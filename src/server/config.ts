@@ -43,6 +43,8 @@ export interface ServerConfig {
   trustProxy: number;
   /** On SIGTERM, how long (ms) downloads and chunks in flight may take to finish before the server exits. */
   drainTimeoutMs: number;
+  /** Redis mode: upload state, locks and watch events in this Redis, shared by every node (DB_DIR unused). */
+  redisUrl: string | undefined;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -71,6 +73,7 @@ export const DEFAULTS: ServerConfig = {
   sendTimeoutMs: 60_000,
   trustProxy: 0,
   drainTimeoutMs: 30_000,
+  redisUrl: undefined,
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -100,6 +103,7 @@ const SETTINGS = {
   sendTimeoutMs: { env: 'SEND_TIMEOUT', flag: 'send-timeout', parse: parseDuration },
   trustProxy: { env: 'TRUST_PROXY', flag: 'trust-proxy', parse: parseTrustProxy },
   drainTimeoutMs: { env: 'DRAIN_TIMEOUT', flag: 'drain-timeout', parse: parseDuration },
+  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', parse: parseRedisUrl },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {
@@ -126,6 +130,13 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
   return config as unknown as ServerConfig;
 }
 
+function parseRedisUrl(value: string): string | undefined {
+  if (value === '') return undefined;
+  const url = new URL(value);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('must be a redis:// or rediss:// URL');
+  return value;
+}
+
 /** off, on (one proxy), or the number of proxies in front (0-10). */
 function parseTrustProxy(value: string): number {
   const v = value.trim().toLowerCase();
@@ -146,9 +157,9 @@ export function checkSetting(key: keyof ServerConfig, value: unknown): void {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw fail('must be a positive number of milliseconds');
     return;
   }
-  if (key === 'uploadToken' || key === 'watchToken') {
+  if (key === 'uploadToken' || key === 'watchToken' || key === 'redisUrl') {
     if (typeof value !== 'string') throw fail('must be a string');
-    return;
+    if (key !== 'redisUrl') return;
   }
   if (key === 'allowedOrigins' || key === 'allowedHosts') {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw fail('must be an array of strings');

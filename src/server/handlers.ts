@@ -180,8 +180,17 @@ function dropWhenIdle(socket: UploadSocket, ms: number): { refresh(): void } {
   return { refresh: () => (last = Date.now()) };
 }
 
+/**
+ * Errors of a shared state store that is unreachable for a moment (Redis restarting, a network
+ * blip) or of a lock lease lost with it: the request is worth retrying once it is back.
+ */
+const UNAVAILABLE = new Set(['RedisUnavailableError', 'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError', 'ConnectionTimeoutError', 'LockLostError']);
+
 export function toWireError(err: unknown, event: string, logError: ErrorLogger): WireError {
   if (err instanceof UpwireError) return err.toWire();
+  if (err instanceof Error && (UNAVAILABLE.has(err.name) || UNAVAILABLE.has(err.constructor.name))) {
+    return new UpwireError('E_BUSY', 'the server\'s shared state is unreachable for now; retry', { retryAfterMs: 1000 }).toWire();
+  }
   if (isNoSpace(err)) return new UpwireError('E_NO_SPACE', 'the server ran out of disk space; try again later').toWire();
   logError(err, event);
   return new UpwireError('E_INTERNAL').toWire();

@@ -8,7 +8,7 @@ import { SHARED, type Principal } from './access.js';
 import { Admission } from './admission.js';
 import type { ServerConfig } from './config.js';
 import type { ByteStore, ByteStoreCapabilities } from './bytes/types.js';
-import { digestsOfStream } from './digests.js';
+import { digestsOfPartial, digestsOfStream } from './digests.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import type { UpwireHooks } from './hooks.js';
@@ -16,7 +16,7 @@ import { UploadLedger } from './ledger.js';
 import { withLock, type Locker } from './lock/types.js';
 import { Possession } from './possession.js';
 import { SessionClosed, UploadSession, type FrameResult, type SessionDeps } from './session.js';
-import type { FileEntry, FileIndex, FileRecord, Uploader, UploadMeta, UploadStateStore } from './store/types.js';
+import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type Uploader, type UploadMeta, type UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
   uploads: UploadStateStore;
@@ -31,6 +31,12 @@ export interface ServiceDeps {
    * only others stored asks for a proof of possession first. Otherwise the server is one shared store.
    */
   perPrincipal?: boolean;
+  /**
+   * The stores are shared with other nodes (Redis mode, files on shared storage): a session is a
+   * cache refreshed from the store before it answers, the merge verifies a sealed copy read back
+   * from the store (another node may hold a handle on the temp file), and one node at a time sweeps.
+   */
+  shared?: boolean;
 }
 
 /** Who asks: the principal, and the client's address (for the per-address cap). */
@@ -44,6 +50,9 @@ export const LOCAL: Caller = { principal: { id: SHARED, role: 'upload' } };
 
 /** Principals that may take part in one partial upload of the same content at once. */
 export const MAX_UPLOADERS = 16;
+
+/** The lock the node that sweeps holds, in shared mode (not an md5: those are hex). */
+const SWEEPER_KEY = 'sweeper';
 
 /** An open session idle this long is forgotten from memory (its state stays in the store). */
 const IDLE_UNLOAD_MS = 5 * 60_000;
@@ -69,7 +78,8 @@ export class UploadService {
    */
   async open(): Promise<void> {
     for await (const meta of this.#deps.uploads.listUploads()) {
-      if (!(await this.#recover(meta))) this.#ledger.add(meta);
+      // Under the lock: in shared mode another node may be merging or recovering the same upload.
+      if (!(await this.#locked(meta.md5, () => this.#recover(meta)))) this.#ledger.add(meta);
     }
     for await (const record of this.#deps.files.listFiles()) await this.#storedIntact(record);
     const { partialTtlMs, emptyTtlMs } = this.#deps.config;
@@ -102,6 +112,7 @@ export class UploadService {
       }
       const existing = await this.#load(md5);
       if (existing && existing.meta.size === size) {
+        if (this.#deps.shared) await existing.refresh();
         await this.#join(existing.meta, request, caller);
         this.#ledger.seen(md5);
         events.initialized('resumed', md5);
@@ -192,6 +203,7 @@ export class UploadService {
         result = await session.frame(index, offset, data, client);
       } catch (err) {
         if (err instanceof SessionClosed && attempt === 0) continue;
+        if (err instanceof UploadGone) return this.#gone(session, { index, offset, total });
         throw err;
       }
       if (result.accepted) {
@@ -201,6 +213,21 @@ export class UploadService {
       }
       return { index, offset, ...result, next: session.next, received: session.receivedCount, total: session.meta.total };
     }
+  }
+
+  /**
+   * Shared mode: another node merged or forgot the upload this node's session was a cache of. The
+   * session goes, and so does the temp file a late write may have made again; a late frame of a
+   * stored file is answered as harmless, like one that reached a node that already knew.
+   */
+  async #gone(session: UploadSession, { index, offset, total }: Pick<ParsedChunk, 'index' | 'offset' | 'total'>): Promise<ChunkAck> {
+    const { md5 } = session;
+    await this.#locked(md5, async () => {
+      await this.#unload(session);
+      if (!(await this.#deps.uploads.getUpload(md5))) await this.#deps.bytes.removePartial(md5);
+    });
+    if (await this.#deps.files.getFile(md5)) return { index, offset, accepted: false, stored: true, next: null, received: total, total };
+    throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}; send init first`);
   }
 
   /** A stored upload whose onUploadComplete failed: the hook runs again (it throws again to the caller if it fails again). */
@@ -219,6 +246,7 @@ export class UploadService {
       if (done) return done;
       const session = await this.#load(md5);
       if (!session) throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}`);
+      if (this.#deps.shared) await session.refresh();
       // The state store is the authority on what is stored; the session is a cache of it.
       const recorded = session.complete ? (await this.#deps.uploads.receivedIndices(md5)).length : session.receivedCount;
       if (!session.complete || recorded !== session.meta.total) {
@@ -226,7 +254,7 @@ export class UploadService {
         throw new UpwireError('E_INCOMPLETE', `${session.meta.total - Math.min(recorded, session.receivedCount)} chunks are missing`, { missing });
       }
       const verifyStarted = performance.now();
-      const sha256 = await session.verify();
+      const sha256 = this.#deps.shared ? await this.#verifySealed(session) : await session.verify();
       this.#deps.events.verified((performance.now() - verifyStarted) / 1000, sha256 !== undefined);
       if (sha256 === undefined) {
         await this.#startOver(session);
@@ -275,6 +303,16 @@ export class UploadService {
    * drops sessions idle for a while from memory.
    */
   async sweep(now = Date.now()): Promise<void> {
+    if (this.#deps.shared) await this.#sweepShared(now);
+    else await this.#sweepLedger(now);
+    for (const session of this.#sessions.values()) {
+      if (!session.busy && now - session.lastActive > IDLE_UNLOAD_MS) {
+        await this.#locked(session.md5, () => this.#unload(session));
+      }
+    }
+  }
+
+  async #sweepLedger(now: number): Promise<void> {
     const { partialTtlMs, emptyTtlMs } = this.#deps.config;
     for (const entry of [...this.#ledger.entries()]) {
       const session = this.#sessions.get(entry.md5);
@@ -282,14 +320,54 @@ export class UploadService {
       const stale = now - Math.max(entry.lastSeen, session?.lastActive ?? 0) >= partialTtlMs;
       const empty = entry.received === 0 && now - Math.max(entry.createdAt, entry.lastBytes) >= emptyTtlMs;
       if (!stale && !empty) continue;
-      await this.#locked(entry.md5, async () => {
-        if (await this.#forget(entry.md5)) this.#deps.events.ended({ md5: entry.md5, reason: 'expired' });
-      });
+      await this.#expire(entry.md5);
     }
-    for (const session of this.#sessions.values()) {
-      if (!session.busy && now - session.lastActive > IDLE_UNLOAD_MS) {
-        await this.#locked(session.md5, () => this.#unload(session));
+  }
+
+  /**
+   * Shared mode: the node that holds the sweeper's lease expires what the store lists, by the
+   * store's clock of the last chunk (an init seen by another node does not renew it); the others skip.
+   */
+  async #sweepShared(now: number): Promise<void> {
+    const lease = await this.#deps.locker.acquire(SWEEPER_KEY, AbortSignal.timeout(100)).catch(() => undefined);
+    if (!lease) return;
+    try {
+      const { partialTtlMs, emptyTtlMs } = this.#deps.config;
+      for await (const meta of this.#deps.uploads.listUploads()) {
+        if (lease.signal.aborted) return;
+        const session = this.#sessions.get(meta.md5);
+        if (session?.busy || meta.completed) continue;
+        const seen = Math.max(meta.updatedAt, this.#ledger.get(meta.md5)?.lastSeen ?? 0, session?.lastActive ?? 0);
+        const empty = (meta.received ?? 0) === 0 && now - meta.createdAt >= emptyTtlMs;
+        if (now - seen >= partialTtlMs || empty) await this.#expire(meta.md5);
       }
+    } finally {
+      await lease.release();
+    }
+  }
+
+  async #expire(md5: string): Promise<void> {
+    await this.#locked(md5, async () => {
+      if (await this.#forget(md5)) this.#deps.events.ended({ md5, reason: 'expired' });
+    });
+  }
+
+  /**
+   * Shared mode's verification: this node's frames in flight are written, then the temp file is
+   * sealed (copied where no other node's handle reaches) and the copy is read back and hashed.
+   */
+  async #verifySealed(session: UploadSession): Promise<string | undefined> {
+    const { bytes, config } = this.#deps;
+    if (!bytes.seal) throw new Error('shared state needs a byte store that can seal (the file-system store)');
+    await session.settled();
+    const sealed = await bytes.seal(session.md5, config.fsync);
+    try {
+      const size = await sealed.size();
+      if (size !== session.meta.size) return undefined;
+      const { md5, sha256 } = await digestsOfPartial(sealed, size);
+      return md5 === session.meta.md5 ? sha256 : undefined;
+    } finally {
+      await sealed.release();
     }
   }
 
@@ -343,7 +421,8 @@ export class UploadService {
     const open = this.#sessions.get(md5);
     if (open) return open;
     const meta = await this.#deps.uploads.getUpload(md5);
-    if (!meta) return undefined;
+    // A completed upload (its onUploadComplete still to succeed) takes no more bytes.
+    if (!meta || meta.completed) return undefined;
     const session = await UploadSession.open(meta, this.#sessionDeps());
     this.#sessions.set(md5, session);
     return session;
@@ -377,9 +456,10 @@ export class UploadService {
   }
 
   /**
-   * Records the stored file and each uploader's entry, marks the upload completed (durably, before
-   * any hook runs), then tells onUploadComplete and forgets the upload: a crash anywhere in between
-   * is finished by #recover, hooks included.
+   * Records the stored file and each uploader's entry (synced with FSYNC on), marks the upload
+   * completed, then tells onUploadComplete and forgets the upload. A crash anywhere in between is
+   * finished by #recover, hooks included: an upload record found beside its file record means the
+   * hooks may not have run.
    */
   async #finalize(meta: UploadMeta, sha256?: string): Promise<FileInfo> {
     const { files, uploads, config } = this.#deps;

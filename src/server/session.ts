@@ -111,6 +111,19 @@ export class UploadSession {
     return this.meta.md5;
   }
 
+  /**
+   * Learns the chunks other nodes stored since this session was loaded (state shared through the
+   * store): the store is the authority, this session a cache of it.
+   */
+  async refresh(): Promise<void> {
+    for (const index of await this.#deps.uploads.receivedIndices(this.meta.md5)) {
+      if (index < this.meta.total && !this.isStored(index)) {
+        this.#mark(index);
+        this.#hasher.stored(index);
+      }
+    }
+  }
+
   get complete(): boolean {
     return this.receivedCount === this.meta.total;
   }

@@ -22,6 +22,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { logEndings, observeAnswers } from './observe.js';
 import { UploadService } from './service.js';
+import { openRedisState } from './redis-mode.js';
 import { LevelStores } from './store/level.js';
 import type { FileIndex, UploadStateStore } from './store/types.js';
 import { WatcherHub } from './watchers.js';
@@ -150,11 +151,13 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
   const config = settings(options);
   const log = options.logger ?? createLogger('info');
   const given = options.stores ?? {};
-  const level = given.uploads && given.files ? undefined : new LevelStores(config.dbDir);
-  await level?.open();
+  // Redis mode: state and locks shared by every node (see redis-mode.ts); else LevelDB under dbDir.
+  const redis = config.redisUrl === undefined ? undefined : await openRedisState(config.redisUrl, log);
+  const level = redis || (given.uploads && given.files) ? undefined : new LevelStores(config.dbDir);
   try {
-    const uploads = given.uploads ?? level!;
-    const files = given.files ?? level!;
+    await level?.open();
+    const uploads = given.uploads ?? redis?.stores ?? level!;
+    const files = given.files ?? redis?.stores ?? level!;
     const ownBytes = given.bytes ? undefined : new FileSystemBytes(config.uploadDir);
     await ownBytes?.open();
     const bytes = given.bytes ?? ownBytes!;
@@ -175,7 +178,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
     // Read when /metrics is scraped, by which time `service` below exists.
     const metrics: Metrics = new Metrics((): number => service.snapshot().length, intake, (): number => service.partialUploads);
     const service: UploadService = new UploadService({
-      uploads, files, bytes, locker: given.locker ?? new MemoryLocker(),
+      uploads, files, bytes, locker: given.locker ?? redis?.locker ?? new MemoryLocker(),
       events: fanOut(
         { progress: (s) => hubs.forEach((h) => h.progress(s)), complete: (f) => hubs.forEach((h) => h.complete(f)), ended: (e) => hubs.forEach((h) => h.ended(e)) },
         { progress: (s) => emit('upload:progress', s), ended: (e) => emit('upload:ended', e) },
@@ -183,6 +186,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
       ),
       config,
       perPrincipal: access.perPrincipal,
+      shared: redis !== undefined,
       hooks: {
         onUploadCreate: async (event) => {
           const verdict = await options.hooks?.onUploadCreate?.(event);
@@ -207,6 +211,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         if (limit !== undefined && limit < MAX_FRAME_BYTES) {
           throw new ConfigError(`the socket.io server takes messages of ${limit} bytes, and upwire's frames need ${MAX_FRAME_BYTES}: create it with upwireSocketOptions()`);
         }
+        redis?.adapt(io);
         const nsp = io.of(namespace) as Namespace<ClientToServerEvents, ServerToClientEvents>;
         attached ??= { socketPath: io.path(), namespace };
         const hub = new WatcherHub(nsp);
@@ -262,10 +267,12 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         await service.close();
         await ownBytes?.close();
         await level?.close();
+        await redis?.close();
       },
     };
   } catch (err) {
     await level?.close();
+    await redis?.close();
     throw err;
   }
 }

@@ -71,5 +71,42 @@ export function lockerContract(name: string, create: () => Promise<{ locker: Loc
       await other.release();
       await (await third).release();
     });
+
+    it('keeps the order of the others when a waiter in the middle gives up', async () => {
+      const first = await locker.acquire('k');
+      const order: number[] = [];
+      const controller = new AbortController();
+      const waits = [1, 2, 3].map(async (n) => {
+        await sleep(n * 10);
+        const lock = await locker.acquire('k', n === 2 ? controller.signal : undefined).catch(() => undefined);
+        if (!lock) return;
+        order.push(n);
+        await lock.release();
+      });
+      await sleep(100);
+      controller.abort();
+      await first.release();
+      await Promise.all(waits);
+      expect(order).to.deep.equal([1, 3]);
+    });
+
+    it('never lets two holders in at once under contention, with growing tokens', async () => {
+      let inside = 0;
+      let most = 0;
+      const tokens: number[] = [];
+      await Promise.all([1, 2, 3, 4, 5, 6].map(async () => {
+        for (let round = 0; round < 3; round++) {
+          const lock = await locker.acquire('k');
+          most = Math.max(most, ++inside);
+          tokens.push(lock.token);
+          expect(lock.signal.aborted).to.equal(false);
+          await sleep(2);
+          inside--;
+          await lock.release();
+        }
+      }));
+      expect(most).to.equal(1);
+      expect(tokens).to.deep.equal([...tokens].sort((x, y) => x - y));
+    });
   });
 }

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { constants, type FileHandle, mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
+import { constants, copyFile, type FileHandle, mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE } from '../../protocol/index.js';
@@ -63,6 +63,10 @@ export class FileSystemBytes implements ByteStore {
     return join(this.#partialDir, `${md5}.part`);
   }
 
+  sealedPath(md5: string): string {
+    return join(this.#partialDir, `${md5}.sealed`);
+  }
+
   storePath(md5: string): string {
     return join(this.root, md5.slice(0, 2), md5);
   }
@@ -76,15 +80,31 @@ export class FileSystemBytes implements ByteStore {
   async removePartial(md5: string): Promise<void> {
     await this.#partials.get(md5)?.release();
     this.#partials.delete(md5);
-    await rm(this.tempPath(md5), { force: true });
+    await Promise.all([rm(this.tempPath(md5), { force: true }), rm(this.sealedPath(md5), { force: true })]);
   }
 
+  /**
+   * A copy of the temp file (copy_file_range on Linux: in the kernel, no pass through this
+   * process), made before the verification reads it: a handle another node keeps on the temp file
+   * cannot change the copy. The copy replaces any earlier one.
+   */
+  async seal(md5: string, durable: boolean): Promise<PartialBytes> {
+    await this.#partials.get(md5)?.release();
+    const sealed = new TempFile(this.sealedPath(md5), this);
+    await copyFile(this.tempPath(md5), this.sealedPath(md5));
+    if (durable) await sealed.flush();
+    return sealed;
+  }
+
+  /** Moves the sealed copy when there is one (and drops the temp file), else the temp file. */
   async commit(md5: string, durable: boolean): Promise<void> {
     await this.#partials.get(md5)?.release();
     this.#partials.delete(md5);
     const shard = join(this.root, md5.slice(0, 2));
     await mkdir(shard, { recursive: true });
-    await rename(this.tempPath(md5), this.storePath(md5));
+    const sealed = await stat(this.sealedPath(md5)).then(() => true, () => false);
+    await rename(sealed ? this.sealedPath(md5) : this.tempPath(md5), this.storePath(md5));
+    if (sealed) await rm(this.tempPath(md5), { force: true });
     if (durable) await syncDirectory(shard);
   }
 

@@ -41,7 +41,13 @@ export interface ByteStore {
   /** The partial bytes of `md5`, created empty on the first write. */
   partial(md5: string): PartialBytes;
   removePartial(md5: string): Promise<void>;
-  /** Moves the partial bytes of `md5` to the store, atomically: readers see all of them or none. `durable`: the move survives a power loss. */
+  /**
+   * For a store shared by several nodes: copies the partial bytes of `md5` where writes to the
+   * partial (another node may still hold a handle on it) can no longer reach them, and answers
+   * that copy; `commit` then moves the copy, so what is stored is exactly what was verified.
+   */
+  seal?(md5: string, durable: boolean): Promise<PartialBytes>;
+  /** Moves the partial bytes of `md5` (or their sealed copy) to the store, atomically: readers see all of them or none. `durable`: the move survives a power loss. */
   commit(md5: string, durable: boolean): Promise<void>;
   /** The size of the stored file, or undefined when there is none. */
   storedSize(md5: string): Promise<number | undefined>;

@@ -57,6 +57,17 @@ export interface FileEntry {
 }
 
 /**
+ * recordChunks of an upload the store no longer holds: a store shared by several nodes, where
+ * another node merged or forgot it since this one loaded it. Its bytes are not wanted.
+ */
+export class UploadGone extends Error {
+  override name = 'UploadGone';
+  constructor(readonly md5: string) {
+    super(`the upload ${md5} is no longer recorded`);
+  }
+}
+
+/**
  * Where partial uploads and their received chunk indices are kept.
  * Implementations must make `recordChunks` atomic: after a crash, an index is either recorded or not.
  */
@@ -65,7 +76,10 @@ export interface UploadStateStore {
   putUpload(meta: UploadMeta): Promise<void>;
   listUploads(): AsyncIterable<UploadMeta>;
   receivedIndices(md5: string): Promise<number[]>;
-  /** Records indices and the upload's new updatedAt together. `sync`: durable before resolving. */
+  /**
+   * Records indices and the upload's new updatedAt together. `sync`: durable before resolving. A
+   * store shared by nodes rejects with UploadGone when the upload is no longer recorded.
+   */
   recordChunks(meta: UploadMeta, indices: readonly number[], sync: boolean): Promise<void>;
   /** Forgets every recorded index (the bytes behind them are no longer trusted). */
   clearChunks(md5: string): Promise<void>;
