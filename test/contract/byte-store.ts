@@ -94,6 +94,21 @@ export function byteStoreContract(name: string, create: () => Promise<{ store: B
       await store.removePartial(MD5); // twice is harmless
     });
 
+    it('seals (a store that can): the copy keeps the bytes of the moment, later writes do not reach it, commit stores the copy', async function () {
+      if (!store.seal) return this.skip(); // only a store meant to be shared by nodes must seal
+      const data = randomBytes(80_000);
+      const partial = store.partial(MD5);
+      await partial.write(0, data);
+      const sealed = await store.seal(MD5, true);
+      await partial.write(100, Buffer.from('written after the seal, by a node that still held the temp file'));
+      expect(await sealed.size()).to.equal(data.length);
+      expect(Buffer.from(await sealed.read(0, data.length, new Uint8Array(data.length))).equals(data)).to.equal(true);
+      await sealed.release();
+      await store.commit(MD5, true);
+      expect((await readAll(store, MD5, 0, data.length - 1)).equals(data)).to.equal(true);
+      expect(await store.partial(MD5).size()).to.equal(-1);
+    });
+
     it('reports free space', async () => {
       expect(await store.freeBytes()).to.be.a('number').and.to.be.at.least(0);
     });

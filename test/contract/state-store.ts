@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { FileIndex, UploadMeta, UploadStateStore } from '../../src/server/store/types.js';
+import { UploadGone, type FileIndex, type UploadMeta, type UploadStateStore } from '../../src/server/store/types.js';
 
 const meta = (md5: string, total = 10): UploadMeta => ({
   md5, size: total * 1024, chunkSize: 1024, total, name: `${md5}.bin`, type: 'application/octet-stream', createdAt: 1, updatedAt: 1,
@@ -41,6 +41,16 @@ export function stateStoreContract(name: string, create: () => Promise<{ uploads
       expect((await uploads.receivedIndices(a.md5)).sort((x, y) => x - y)).to.deep.equal([1, 3, 9]);
       expect(await uploads.receivedIndices(b.md5)).to.deep.equal([0]);
       expect((await uploads.getUpload(a.md5))!.updatedAt).to.equal(6);
+    });
+
+    it('refuses to record chunks of an upload it no longer holds, and keeps nothing of them', async () => {
+      const gone = meta('e'.repeat(32));
+      await uploads.putUpload(gone);
+      await uploads.deleteUpload(gone.md5);
+      const late = await uploads.recordChunks(gone, [1], true).then(() => undefined, (err: unknown) => err);
+      expect(late).to.be.instanceOf(UploadGone);
+      expect(await uploads.getUpload(gone.md5)).to.equal(undefined);
+      expect(await uploads.receivedIndices(gone.md5)).to.deep.equal([]);
     });
 
     it('clears indices, and deletes an upload with its indices', async () => {

@@ -8,6 +8,7 @@ import type { ByteStore, ByteStoreCapabilities, PartialBytes } from './types.js'
 export class MemoryBytes implements ByteStore {
   readonly capabilities: ByteStoreCapabilities;
   readonly #partials = new Map<string, Growable>();
+  readonly #sealed = new Map<string, Growable>();
   readonly #stored = new Map<string, Uint8Array>();
 
   constructor(capabilities: Partial<ByteStoreCapabilities> = {}, private readonly free = Number.MAX_SAFE_INTEGER) {
@@ -18,35 +19,29 @@ export class MemoryBytes implements ByteStore {
   async close(): Promise<void> {}
 
   partial(md5: string): PartialBytes {
-    const store = this.#partials;
-    const bytes = () => {
-      let entry = store.get(md5);
-      if (!entry) store.set(md5, (entry = new Growable()));
-      return entry;
-    };
-    return {
-      write: async (position, data) => bytes().write(position, data),
-      flush: async () => {},
-      read: async (position, length, into) => {
-        const entry = store.get(md5);
-        if (!entry || position + length > entry.length) throw new Error(`only ${entry?.length ?? 0} bytes, expected ${position + length}`);
-        into.set(entry.data.subarray(position, position + length));
-        return into.subarray(0, length);
-      },
-      size: async () => store.get(md5)?.length ?? -1,
-      release: async () => {},
-    };
+    return access(this.#partials, md5);
+  }
+
+  /** A copy of the partial bytes, which later writes to the partial do not change. */
+  async seal(md5: string): Promise<PartialBytes> {
+    const entry = this.#partials.get(md5);
+    const copy = new Growable();
+    if (entry) copy.write(0, entry.data.subarray(0, entry.length));
+    this.#sealed.set(md5, copy);
+    return access(this.#sealed, md5);
   }
 
   async removePartial(md5: string): Promise<void> {
     this.#partials.delete(md5);
+    this.#sealed.delete(md5);
   }
 
   async commit(md5: string): Promise<void> {
-    const entry = this.#partials.get(md5);
+    const entry = this.#sealed.get(md5) ?? this.#partials.get(md5);
     if (!entry) throw new Error(`no partial bytes for ${md5}`);
     this.#stored.set(md5, entry.data.slice(0, entry.length));
     this.#partials.delete(md5);
+    this.#sealed.delete(md5);
   }
 
   async storedSize(md5: string): Promise<number | undefined> {
@@ -69,6 +64,27 @@ export class MemoryBytes implements ByteStore {
     for (const data of this.#stored.values()) used += data.length;
     return Math.max(0, this.free - used);
   }
+}
+
+/** Partial bytes kept under `md5` in `store`, created on the first write. */
+function access(store: Map<string, Growable>, md5: string): PartialBytes {
+  const bytes = () => {
+    let entry = store.get(md5);
+    if (!entry) store.set(md5, (entry = new Growable()));
+    return entry;
+  };
+  return {
+    write: async (position, data) => bytes().write(position, data),
+    flush: async () => {},
+    read: async (position, length, into) => {
+      const entry = store.get(md5);
+      if (!entry || position + length > entry.length) throw new Error(`only ${entry?.length ?? 0} bytes, expected ${position + length}`);
+      into.set(entry.data.subarray(position, position + length));
+      return into.subarray(0, length);
+    },
+    size: async () => store.get(md5)?.length ?? -1,
+    release: async () => {},
+  };
 }
 
 class Growable {

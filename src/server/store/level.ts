@@ -1,6 +1,6 @@
 import { Level } from 'level';
 import { UpwireError } from '../../protocol/index.js';
-import type { FileEntry, FileIndex, FileRecord, UploadMeta, UploadStateStore } from './types.js';
+import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadStateStore } from './types.js';
 
 /**
  * The embedded default: one LevelDB under DB_DIR holding partial uploads, their received chunk
@@ -60,7 +60,10 @@ export class LevelStores implements UploadStateStore, FileIndex {
     return keys.map((key) => Number(key.slice(md5.length + 1)));
   }
 
-  recordChunks(meta: UploadMeta, indices: readonly number[], sync: boolean): Promise<void> {
+  async recordChunks(meta: UploadMeta, indices: readonly number[], sync: boolean): Promise<void> {
+    // One process owns this database, and a session's writes end before its upload is forgotten:
+    // the check and the batch cannot be separated by a delete.
+    if ((await this.#uploads.get(meta.md5)) === undefined) throw new UploadGone(meta.md5);
     const batch = this.#db.batch();
     for (const index of indices) batch.put(`${meta.md5}:${index}`, '', { sublevel: this.#chunks });
     batch.put(meta.md5, meta, { sublevel: this.#uploads });

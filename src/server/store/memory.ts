@@ -1,4 +1,4 @@
-import type { FileEntry, FileIndex, FileRecord, UploadMeta, UploadStateStore } from './types.js';
+import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadStateStore } from './types.js';
 
 /** Upload state and file records in memory, nothing durable: for tests and throwaway embedding. */
 export class MemoryStores implements UploadStateStore, FileIndex {
@@ -25,6 +25,7 @@ export class MemoryStores implements UploadStateStore, FileIndex {
   }
 
   async recordChunks(meta: UploadMeta, indices: readonly number[]): Promise<void> {
+    if (!this.#uploads.has(meta.md5)) throw new UploadGone(meta.md5);
     let set = this.#chunks.get(meta.md5);
     if (!set) this.#chunks.set(meta.md5, (set = new Set()));
     for (const index of indices) set.add(index);

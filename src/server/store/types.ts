@@ -77,8 +77,9 @@ export interface UploadStateStore {
   listUploads(): AsyncIterable<UploadMeta>;
   receivedIndices(md5: string): Promise<number[]>;
   /**
-   * Records indices and the upload's new updatedAt together. `sync`: durable before resolving. A
-   * store shared by nodes rejects with UploadGone when the upload is no longer recorded.
+   * Records indices and the upload's new updatedAt together. `sync`: durable before resolving.
+   * Rejects with UploadGone, recording nothing, when the upload is no longer recorded (in a store
+   * shared by nodes: another node merged or forgot it).
    */
   recordChunks(meta: UploadMeta, indices: readonly number[], sync: boolean): Promise<void>;
   /** Forgets every recorded index (the bytes behind them are no longer trusted). */
