@@ -17,6 +17,8 @@ export interface UploadEvents {
   ended(event: EndedEvent): void;
   /** A stored file's bytes were found gone (or of another size): its record was dropped. */
   lost?(record: FileRecord): void;
+  /** Work the server does on its own (recovery at start in shared mode) failed. */
+  failed?(err: unknown, what: string): void;
 }
 
 /** One UploadEvents that tells each listener the events it cares for. */
@@ -30,6 +32,7 @@ export function fanOut(...listeners: Partial<UploadEvents>[]): UploadEvents {
     complete: (file) => listeners.forEach((l) => l.complete?.(file)),
     ended: (event) => listeners.forEach((l) => l.ended?.(event)),
     lost: (record) => listeners.forEach((l) => l.lost?.(record)),
+    failed: (err, what) => listeners.forEach((l) => l.failed?.(err, what)),
   };
 }
 

@@ -184,11 +184,24 @@ function dropWhenIdle(socket: UploadSocket, ms: number): { refresh(): void } {
  * Errors of a shared state store that is unreachable for a moment (Redis restarting, a network
  * blip) or of a lock lease lost with it: the request is worth retrying once it is back.
  */
-const UNAVAILABLE = new Set(['RedisUnavailableError', 'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError', 'ConnectionTimeoutError', 'LockLostError']);
+const UNAVAILABLE = new Set([
+  'RedisUnavailableError', 'LockLostError', 'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError',
+  'DisconnectsClientError', 'ConnectionTimeoutError', 'SocketTimeoutError', 'TimeoutError', 'ReconnectStrategyError',
+]);
+
+/** node-redis's errors keep the default name: they are told apart by their class. */
+function isUnavailable(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (UNAVAILABLE.has(e.name) || UNAVAILABLE.has(e.constructor.name)) return true;
+    // A command in flight on a connection that broke (Redis killed, a network cut).
+    if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes((e as NodeJS.ErrnoException).code ?? '')) return true;
+  }
+  return false;
+}
 
 export function toWireError(err: unknown, event: string, logError: ErrorLogger): WireError {
   if (err instanceof UpwireError) return err.toWire();
-  if (err instanceof Error && (UNAVAILABLE.has(err.name) || UNAVAILABLE.has(err.constructor.name))) {
+  if (isUnavailable(err)) {
     return new UpwireError('E_BUSY', 'the server\'s shared state is unreachable for now; retry', { retryAfterMs: 1000 }).toWire();
   }
   if (isNoSpace(err)) return new UpwireError('E_NO_SPACE', 'the server ran out of disk space; try again later').toWire();

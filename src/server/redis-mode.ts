@@ -44,6 +44,15 @@ export async function openRedisState(url: string, log: Logger): Promise<RedisSta
     const locker = new RedisLocker(client);
     // The adapter's publisher and subscriber are connections of their own (a subscriber can do nothing else).
     const [pub, sub] = await Promise.all([connect(), connect()]);
+    // The adapter does not catch a failed publish, and with no offline queue every publish during
+    // an outage fails: uncaught, that would end the process. A watch event lost then is harmless.
+    const publish = pub.publish.bind(pub);
+    Object.defineProperty(pub, 'publish', {
+      value: (...args: Parameters<typeof publish>) => publish(...args).catch((err: Error) => {
+        onError(err);
+        return 0;
+      }),
+    });
     const adapter = createAdapter(pub, sub);
     return {
       stores,

@@ -77,14 +77,22 @@ export class UploadService {
    * partial uploads, then starts the expiry sweeper.
    */
   async open(): Promise<void> {
+    // In shared mode the other nodes' uploads are recovered in the background: a lease held by a
+    // node that died blocks its upload for the lease's life, and must not delay this node's start.
+    const recovery = this.#recoverAll();
+    if (this.#deps.shared) void recovery.catch((err: unknown) => this.#deps.events.failed?.(err, 'recovery at start'));
+    else await recovery;
+    const { partialTtlMs, emptyTtlMs } = this.#deps.config;
+    const every = Math.max(250, Math.min(partialTtlMs / 2, emptyTtlMs / 2, 60_000));
+    this.#sweeper = setInterval(() => void this.sweep().catch(() => {}), every).unref();
+  }
+
+  async #recoverAll(): Promise<void> {
     for await (const meta of this.#deps.uploads.listUploads()) {
       // Under the lock: in shared mode another node may be merging or recovering the same upload.
       if (!(await this.#locked(meta.md5, () => this.#recover(meta)))) this.#ledger.add(meta);
     }
     for await (const record of this.#deps.files.listFiles()) await this.#storedIntact(record);
-    const { partialTtlMs, emptyTtlMs } = this.#deps.config;
-    const every = Math.max(250, Math.min(partialTtlMs / 2, emptyTtlMs / 2, 60_000));
-    this.#sweeper = setInterval(() => void this.sweep().catch(() => {}), every).unref();
   }
 
   /** Partial uploads known now (for /metrics and tests). */

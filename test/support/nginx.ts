@@ -70,19 +70,39 @@ http {
 `;
 }
 
-/** A real nginx on a free loopback port in front of `upstreamUrl`, configured by deploy/nginx.conf. */
-export async function startNginx(upstreamUrl: string): Promise<Nginx> {
+/** The `upstream` block's name when nginx balances several nodes. */
+export const CLUSTER_UPSTREAM = 'upwire_nodes';
+
+/**
+ * The nodes as one `upstream`, balanced round-robin with no stickiness (no ip_hash, no hash, no
+ * sticky cookie): any node must accept any chunk of any upload. `max_fails=1 fail_timeout=2s`: a
+ * node that refuses one connection (killed) is left alone for 2 s, and the refused WebSocket
+ * handshake goes on to the next node (proxy_next_upstream's default: error and timeout).
+ */
+export function upstreamBlock(upstreamUrls: readonly string[]): string {
+  const servers = upstreamUrls.map((url) => `    server ${new URL(url).host} max_fails=1 fail_timeout=2s;\n`).join('');
+  return `upstream ${CLUSTER_UPSTREAM} {\n${servers}}\n\n`;
+}
+
+/**
+ * A real nginx on a free loopback port in front of `upstream`, configured by deploy/nginx.conf: one
+ * upwire (its URL), or several (their URLs), for which the template's upstream is the name of an
+ * `upstream` block written before it (see upstreamBlock).
+ */
+export async function startNginx(upstream: string | readonly string[]): Promise<Nginx> {
   const binary = nginxBinary();
   if (!binary) throw new Error(nginxUnavailable());
+  if (typeof upstream !== 'string' && upstream.length === 0) throw new Error('startNginx: no upstream');
   const dir = await tempDir('upwire-nginx-');
   try {
     const template = await readFile(NGINX_TEMPLATE, 'utf8');
+    const [block, name] = typeof upstream === 'string' ? ['', new URL(upstream).host] : [upstreamBlock(upstream), CLUSTER_UPSTREAM];
     await writeFile(join(dir.path, 'nginx.conf'), mainConfig(dir.path));
     // The port is free when asked for and taken by nginx a moment later: another process may take
     // it in between, so a start that finds it in use tries another.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      await writeFile(join(dir.path, 'upwire.conf'), renderTemplate(template, { listen: `127.0.0.1:${port}`, upstream: new URL(upstreamUrl).host }));
+      await writeFile(join(dir.path, 'upwire.conf'), block + renderTemplate(template, { listen: `127.0.0.1:${port}`, upstream: name }));
       const child = spawn(binary, ['-p', `${dir.path}/`, '-c', join(dir.path, 'nginx.conf'), '-e', join(dir.path, 'error.log')], { stdio: 'ignore' });
       const started = await listening(child, port);
       if (started === true) return running(child, port, dir);
