@@ -7,11 +7,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { sleep, tempDir } from './fixtures.js';
 import { nginxUnavailable, startNginx, type Nginx } from './nginx.js';
 import { redisUnavailable, startRedis, type RedisServer } from './redis.js';
+import { freePort } from './procs.js';
 import { CLI } from './server.js';
 
 /** Lines kept of each node's output (stdout's JSON log lines and stderr), across its restarts. */
@@ -201,16 +201,6 @@ class NodeProcess {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts redis-server, the nodes (in parallel) and nginx; whatever started is stopped again if a later step fails. */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sleep, tempDir } from './fixtures.js';
+import { tempDir } from './fixtures.js';
+import { freePort, stopChild, untilReady } from './procs.js';
 
 /** The recipe the README documents and compose.yaml mounts: the tests run this very file. */
 export const NGINX_TEMPLATE = fileURLToPath(new URL('../../../deploy/nginx.conf', import.meta.url));
@@ -124,25 +125,15 @@ function running(child: ChildProcess, port: number, dir: { path: string; remove(
       return text.split('\n').filter(Boolean);
     },
     async stop() {
-      await stopChild(child);
+      await stopChild(child); // SIGTERM is nginx's fast shutdown (SIGQUIT would wait for open WebSockets)
       await dir.remove();
     },
   };
 }
 
 /** True once nginx accepts connections on `port`; otherwise why not (it exited, or took too long). */
-async function listening(child: ChildProcess, port: number, timeoutMs = 10_000): Promise<true | string> {
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
-  child.once('error', (err) => (exited = err.message));
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (exited) return exited;
-    if (await accepts(port)) return true;
-    await sleep(25);
-  }
-  await stopChild(child);
-  return `not listening after ${timeoutMs} ms`;
+function listening(child: ChildProcess, port: number): Promise<true | string> {
+  return untilReady(child, () => accepts(port), 'not listening');
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -156,23 +147,4 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-/** SIGTERM is nginx's fast shutdown (SIGQUIT would wait for open WebSockets); SIGKILL if it lingers. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
-import { sleep, tempDir } from './fixtures.js';
+import { tempDir } from './fixtures.js';
+import { freePort, stopChild, untilReady } from './procs.js';
 
 /**
  * Debian's redis-server (`apt-get install redis-server`; .ci/run installs it), or REDIS_SERVER_PATH.
@@ -86,18 +87,8 @@ export async function startRedis(): Promise<RedisServer> {
 }
 
 /** True once the server answers PING with PONG (not LOADING: the AOF is replayed); otherwise why not. */
-async function answering(child: ChildProcess, port: number, timeoutMs = 10_000): Promise<true | string> {
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
-  child.once('error', (err) => (exited = err.message));
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (exited) return exited;
-    if (await pong(port)) return true;
-    await sleep(25);
-  }
-  await stopChild(child, 'SIGKILL');
-  return `no PONG after ${timeoutMs} ms`;
+function answering(child: ChildProcess, port: number): Promise<true | string> {
+  return untilReady(child, () => pong(port), 'no PONG');
 }
 
 function pong(port: number): Promise<boolean> {
@@ -115,23 +106,4 @@ function pong(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-/** Sends `signal` and waits for the exit; SIGKILL if a SIGTERM is not obeyed within 5 s. */
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
