@@ -10,7 +10,7 @@ import type { Access, Principal } from './access.js';
 import type { ByteStore } from './bytes/types.js';
 import type { Metrics } from './metrics.js';
 import { clientAddress } from './proxy.js';
-import { entryInfo, fileInfo } from './service.js';
+import { entryInfo, fileInfo } from './completion.js';
 import type { FileIndex, FileRecord } from './store/types.js';
 
 export interface HttpDeps {

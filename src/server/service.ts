@@ -1,14 +1,15 @@
 import { Readable } from 'node:stream';
 import {
-  chunkCount, parseMetadata, UpwireError,
-  type ChunkAck, type CompleteStatus, type FileInfo, type Metadata, type NoneStatus, type ParsedChunk,
+  chunkCount, UpwireError,
+  type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
   type ParsedInit, type PartialStatus, type ProveRequest, type ProveStatus, type UploadSnapshot,
 } from '../protocol/index.js';
 import { SHARED, type Principal } from './access.js';
 import { Admission } from './admission.js';
+import { admitUploader, Completions, entryInfo, entryOf, fileInfo } from './completion.js';
 import type { ServerConfig } from './config.js';
 import type { ByteStore, ByteStoreCapabilities } from './bytes/types.js';
-import { digestsOfPartial, digestsOfStream } from './digests.js';
+import { digestsOfStream } from './digests.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import type { UpwireHooks } from './hooks.js';
@@ -16,7 +17,7 @@ import { UploadLedger } from './ledger.js';
 import { withLock, type Locker } from './lock/types.js';
 import { Possession } from './possession.js';
 import { SessionClosed, UploadSession, type FrameResult, type SessionDeps } from './session.js';
-import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type Uploader, type UploadMeta, type UploadStateStore } from './store/types.js';
+import { UploadGone, type FileIndex, type FileRecord, type Uploader, type UploadMeta, type UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
   uploads: UploadStateStore;
@@ -64,12 +65,14 @@ export class UploadService {
   readonly #ledger = new UploadLedger();
   readonly #admission: Admission;
   readonly #possession: Possession;
+  readonly #completions: Completions;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
     this.#admission = new Admission(this.#ledger, deps.bytes, deps.config);
     this.#possession = new Possession(deps.bytes);
+    this.#completions = new Completions({ ...deps, fsync: deps.config.fsync });
   }
 
   /**
@@ -132,7 +135,7 @@ export class UploadService {
         await this.#forget(md5);
         events.ended({ md5, reason: 'expired' });
       }
-      const uploader = await this.#admit(request, caller, false);
+      const uploader = await admitUploader(this.#deps.hooks, request, caller.principal, false);
       const created = await this.#create(request, uploader, caller.address);
       events.initialized('new', md5);
       return created.status();
@@ -147,7 +150,7 @@ export class UploadService {
     const stored = await this.#completed(md5, size);
     if (!stored) return undefined;
     if (!this.#deps.perPrincipal) {
-      if (this.#deps.hooks?.onUploadCreate) await this.#admit(request, caller, true);
+      if (this.#deps.hooks?.onUploadCreate) await admitUploader(this.#deps.hooks, request, caller.principal, true);
       return stored;
     }
     const entry = await this.#deps.files.getEntry(caller.principal.id, md5);
@@ -161,26 +164,11 @@ export class UploadService {
     const stored = await this.#completed(md5, size);
     if (!stored) throw new UpwireError('E_UNKNOWN_UPLOAD', `${md5} is not stored; send init again`);
     await this.#possession.verify(caller.principal.id, md5, size, request.challenge, request.digest);
-    const uploader = await this.#admit(request, caller, true);
+    const uploader = await admitUploader(this.#deps.hooks, request, caller.principal, true);
     const entry = entryOf(uploader, md5, Date.now());
     await this.#deps.files.putEntry(entry, this.#deps.config.fsync);
     this.#deps.events.initialized('instant', md5);
     return { status: 'complete', file: entryInfo(entry, stored.file) };
-  }
-
-  /** onUploadCreate's verdict on a principal's upload: refused (it throws), or the uploader to record. */
-  async #admit(request: ParsedInit, { principal }: Caller, instant: boolean): Promise<Uploader> {
-    const { md5, size, name, type } = request;
-    let metadata: Metadata = request.metadata ?? {};
-    const verdict = await this.#deps.hooks?.onUploadCreate?.({ principal, md5, size, name, type, metadata, instant });
-    if (verdict && verdict.metadata !== undefined) {
-      try {
-        metadata = parseMetadata(verdict.metadata);
-      } catch (err) {
-        throw new UpwireError('E_INTERNAL', 'onUploadCreate answered metadata outside the protocol\'s limits', {}, { cause: err });
-      }
-    }
-    return { principal, name, type, ...(Object.keys(metadata).length === 0 ? {} : { metadata }) };
   }
 
   /** A principal not yet among a partial upload's uploaders joins it (call under the md5's lock). */
@@ -190,7 +178,7 @@ export class UploadService {
     if (uploaders.length >= MAX_UPLOADERS) {
       throw new UpwireError('E_CONFLICT', `${MAX_UPLOADERS} principals are uploading this content already; retry when it is stored`, { retryAfterMs: 60_000 });
     }
-    const uploader = await this.#admit(request, caller, false);
+    const uploader = await admitUploader(this.#deps.hooks, request, caller.principal, false);
     meta.uploaders = [...uploaders, uploader];
     await this.#deps.uploads.putUpload(meta);
   }
@@ -262,7 +250,7 @@ export class UploadService {
         throw new UpwireError('E_INCOMPLETE', `${session.meta.total - Math.min(recorded, session.receivedCount)} chunks are missing`, { missing });
       }
       const verifyStarted = performance.now();
-      const sha256 = this.#deps.shared ? await this.#verifySealed(session) : await session.verify();
+      const sha256 = await session.verify({ sealed: this.#deps.shared === true });
       this.#deps.events.verified((performance.now() - verifyStarted) / 1000, sha256 !== undefined);
       if (sha256 === undefined) {
         await this.#startOver(session);
@@ -360,25 +348,6 @@ export class UploadService {
     });
   }
 
-  /**
-   * Shared mode's verification: this node's frames in flight are written, then the temp file is
-   * sealed (copied where no other node's handle reaches) and the copy is read back and hashed.
-   */
-  async #verifySealed(session: UploadSession): Promise<string | undefined> {
-    const { bytes, config } = this.#deps;
-    if (!bytes.seal) throw new Error('shared state needs a byte store that can seal (the file-system store)');
-    await session.settled();
-    const sealed = await bytes.seal(session.md5, config.fsync);
-    try {
-      const size = await sealed.size();
-      if (size !== session.meta.size) return undefined;
-      const { md5, sha256 } = await digestsOfPartial(sealed, size);
-      return md5 === session.meta.md5 ? sha256 : undefined;
-    } finally {
-      await sealed.release();
-    }
-  }
-
   /** Lets in-flight writes finish and closes every temp file. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
@@ -463,41 +432,17 @@ export class UploadService {
     }
   }
 
-  /**
-   * Records the stored file and each uploader's entry (synced with FSYNC on), marks the upload
-   * completed, then tells onUploadComplete and forgets the upload. A crash anywhere in between is
-   * finished by #recover, hooks included: an upload record found beside its file record means the
-   * hooks may not have run.
-   */
+  /** The end of a verified, committed upload (see Completions): recorded, hooks told, forgotten. */
   async #finalize(meta: UploadMeta, sha256?: string): Promise<FileInfo> {
-    const { files, uploads, config } = this.#deps;
-    const now = Date.now();
-    const record: FileRecord = {
-      md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: now,
-      ...(sha256 ? { sha256 } : {}), ...(meta.metadata ? { metadata: meta.metadata } : {}),
-    };
-    await files.putFile(record, config.fsync);
-    for (const uploader of meta.uploaders ?? []) await files.putEntry(entryOf(uploader, meta.md5, now), config.fsync);
-    await uploads.putUpload({ ...meta, completed: true });
+    const record = await this.#completions.record(meta, sha256);
     failpoint('before-complete-hook');
     await this.#notify({ ...meta, completed: true });
     return fileInfo(record);
   }
 
-  /** onUploadComplete for each uploader of a completed upload, then the upload is forgotten (call under the md5's lock). */
+  /** Call under the md5's lock. */
   async #notify(meta: UploadMeta): Promise<void> {
-    const hook = this.#deps.hooks?.onUploadComplete;
-    if (hook) {
-      const record = await this.#deps.files.getFile(meta.md5);
-      if (record) {
-        for (const uploader of meta.uploaders ?? []) {
-          const entry = (await this.#deps.files.getEntry(uploader.principal.id, meta.md5)) ?? entryOf(uploader, meta.md5, record.createdAt);
-          await hook({ principal: uploader.principal, file: entryInfo(entry, fileInfo(record)), metadata: entry.metadata ?? {} });
-        }
-      }
-    }
-    await this.#deps.uploads.deleteUpload(meta.md5);
-    await this.#deps.bytes.removePartial(meta.md5);
+    await this.#completions.notify(meta);
     this.#ledger.remove(meta.md5);
   }
 
@@ -537,9 +482,7 @@ export class UploadService {
     const { files, bytes } = this.#deps;
     if (await files.getFile(meta.md5)) {
       // Stored: what may remain is writing the entries and telling the hook (again: at least once).
-      for (const uploader of meta.uploaders ?? []) {
-        if (!(await files.getEntry(uploader.principal.id, meta.md5))) await files.putEntry(entryOf(uploader, meta.md5, Date.now()), this.#deps.config.fsync);
-      }
+      await this.#completions.restoreEntries(meta);
       await this.#notify(meta);
       return true;
     }
@@ -555,20 +498,6 @@ export class UploadService {
     const { uploads, bytes, events, config } = this.#deps;
     return { uploads, bytes, events, fsync: config.fsync, verify: config.verify };
   }
-}
-
-export function fileInfo({ md5, size, name, type, sha256, metadata }: FileRecord): FileInfo {
-  return { md5, size, name, type, url: `/files/${md5}`, ...(sha256 ? { sha256 } : {}), ...(metadata ? { metadata } : {}) };
-}
-
-function entryOf({ principal, name, type, metadata }: Uploader, md5: string, createdAt: number): FileEntry {
-  return { owner: principal.id, md5, name, type, createdAt, ...(metadata ? { metadata } : {}) };
-}
-
-/** A principal's view of a stored file: the content's size and digests, its own name, type and metadata. */
-export function entryInfo(entry: FileEntry, file: FileInfo): FileInfo {
-  const { md5, size, url, sha256 } = file;
-  return { md5, size, name: entry.name, type: entry.type, url, ...(sha256 ? { sha256 } : {}), ...(entry.metadata ? { metadata: entry.metadata } : {}) };
 }
 
 function sizeMismatch(md5: string, size: number): UpwireError {

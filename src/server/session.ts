@@ -273,15 +273,37 @@ export class UploadSession {
   /**
    * The stored content's SHA-256 when it hashes to the upload's MD5 and the store still holds all
    * of it; undefined otherwise. The hashes are of the bytes as received (no second read), so a temp
-   * file truncated or removed behind our back is caught by its size here.
+   * file truncated or removed behind our back is caught by its size here. `sealed` (shared mode):
+   * of a sealed copy, read back.
    */
-  async verify(): Promise<string | undefined> {
+  async verify({ sealed = false } = {}): Promise<string | undefined> {
+    if (sealed) return this.#verifySealed();
     const held = await this.#bytes.size();
     if (held !== this.meta.size) return undefined;
     const { md5, sha256 } = this.#deps.verify === 'disk'
       ? await digestsOfPartial(this.#bytes, held)
       : await this.#hasher.digest();
     return md5 === this.meta.md5 ? sha256 : undefined;
+  }
+
+  /**
+   * Shared mode's check: this node's frames in flight are written, then the temp file is sealed
+   * (copied where no other node's handle on it reaches) and the copy is read back and hashed; the
+   * commit then stores that copy. (The prefix hash saw only this node's frames.)
+   */
+  async #verifySealed(): Promise<string | undefined> {
+    const { bytes, fsync } = this.#deps;
+    if (!bytes.seal) throw new Error('shared state needs a byte store that can seal (the file-system store)');
+    await this.settled();
+    const copy = await bytes.seal(this.md5, fsync);
+    try {
+      const size = await copy.size();
+      if (size !== this.meta.size) return undefined;
+      const { md5, sha256 } = await digestsOfPartial(copy, size);
+      return md5 === this.meta.md5 ? sha256 : undefined;
+    } finally {
+      await copy.release();
+    }
   }
 
   /** Resolves once no frame is being written or recorded. */
