@@ -19,8 +19,11 @@ interface Throttle { latest: UploadSnapshot | undefined; timer: NodeJS.Timeout }
 export class WatcherHub implements Partial<UploadEvents> {
   readonly #nsp: Namespace<ClientToServerEvents, ServerToClientEvents>;
   readonly #throttles = new Map<string, Throttle>();
-  /** Bytes received at the last event sent, per upload: a state is sent only when it advanced. */
-  readonly #sent = new Map<string, number>();
+  /**
+   * Bytes and chunks received at the last event sent, per upload: a state is sent only when it
+   * advanced. Both count: the last frame of a chunk is in `bytes` before its chunk is recorded.
+   */
+  readonly #sent = new Map<string, { bytes: number; received: number }>();
 
   constructor(nsp: Namespace<ClientToServerEvents, ServerToClientEvents>) {
     this.#nsp = nsp;
@@ -28,7 +31,8 @@ export class WatcherHub implements Partial<UploadEvents> {
 
   progress(snapshot: UploadSnapshot): void {
     // Chunks of one group commit complete together and report the same state: send it once.
-    if (snapshot.bytes <= (this.#sent.get(snapshot.md5) ?? -1)) return;
+    const sent = this.#sent.get(snapshot.md5);
+    if (sent && snapshot.bytes <= sent.bytes && snapshot.received <= sent.received) return;
     const throttle = this.#throttles.get(snapshot.md5);
     if (throttle) {
       throttle.latest = snapshot;
@@ -81,7 +85,7 @@ export class WatcherHub implements Partial<UploadEvents> {
   }
 
   #emitProgress(snapshot: UploadSnapshot): void {
-    this.#sent.set(snapshot.md5, snapshot.bytes);
+    this.#sent.set(snapshot.md5, { bytes: snapshot.bytes, received: snapshot.received });
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(snapshot.md5)).emit('progress', snapshot);
   }
 }
