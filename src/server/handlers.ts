@@ -117,6 +117,8 @@ export function registerHandlers(
     observe: AnswerObserver; logError: ErrorLogger; limits: LimitConfig; idleTimeoutMs: number; intake: Intake; maxWatchers: number;
     /** True while the server drains before it stops: requests that would write are refused, retryably. */
     draining: () => boolean;
+    /** Files belong to principals (an authorize hook): watching, which shows every principal's uploads, is for the watch role only. */
+    perPrincipal: boolean;
   },
 ): void {
   const table = handlers(service);
@@ -148,6 +150,9 @@ export function registerHandlers(
           .then(() => {
             if (args.length > 2) throw new UpwireError('E_BAD_REQUEST', 'a request carries one payload and an ack');
             if (role === 'watch' && !WATCHER_EVENTS.has(event)) throw new UpwireError('E_UNAUTHORIZED', 'the watch token may only watch');
+            if (options.perPrincipal && role !== 'watch' && (event === 'watch' || event === 'unwatch')) {
+              throw new UpwireError('E_FORBIDDEN', 'files here belong to principals: watching shows every principal\'s uploads, so it is for the watch role only');
+            }
             if (options.draining() && WRITING_EVENTS.has(event)) throw new UpwireError('E_BUSY', 'the server is shutting down; retry', { retryAfterMs: 1000 });
             return handle(payload, context);
           })

@@ -248,6 +248,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
           intake,
           maxWatchers: config.maxWatchers,
           draining: () => draining,
+          perPrincipal: access.perPrincipal,
         });
         return nsp;
       },

@@ -195,6 +195,18 @@ describe('hooks: authorize, onUploadCreate, onUploadComplete, per-principal file
       carol.close();
     }
     expect(await list('user:carol')).to.deep.equal([]);
+
+    // Watching would show every principal's uploads (names, md5s): only the watch role may.
+    const uploader = await connect(server.url, { token: 'user:carol' });
+    const operator = await connect(server.url, { token: 'watch:ops' });
+    try {
+      const refused = await request(uploader, 'watch', {});
+      expect(!refused.ok && refused.error.code).to.equal('E_FORBIDDEN');
+      expect((await request(operator, 'watch', {})).ok).to.equal(true);
+    } finally {
+      uploader.close();
+      operator.close();
+    }
   });
 
   it('metadata: round-trips through the upload, the listing and the hook; metadata beyond the limits is E_BAD_REQUEST and stores nothing', async () => {
