@@ -109,9 +109,10 @@ export class UploadService {
     const maxFileSize = Math.min(this.#deps.config.maxFileSize, maxPartSize * maxParts);
     if (size > maxFileSize) throw new UpwireError('E_TOO_LARGE', `size ${size} is above the limit of ${maxFileSize} bytes`, { maxFileSize });
     const { events } = this.#deps;
-    if ((await this.#deps.uploads.getUpload(md5))?.completed) await this.#finishPending(md5);
     const stored = await this.#storedFor(md5, size, caller, request);
     if (stored) {
+      // A stored file whose onUploadComplete failed: the hook runs again before anyone is told.
+      if ((await this.#deps.uploads.getUpload(md5))?.completed) await this.#locked(md5, () => this.#notifyPending(md5));
       if (stored.status === 'complete') events.initialized('instant', md5);
       return stored;
     }
@@ -147,15 +148,10 @@ export class UploadService {
    * or a challenge to prove possession when only others stored it. Undefined when it is not stored.
    */
   async #storedFor(md5: string, size: number, caller: Caller, request: ParsedInit): Promise<CompleteStatus | ProveStatus | undefined> {
-    const stored = await this.#completed(md5, size);
-    if (!stored) return undefined;
-    if (!this.#deps.perPrincipal) {
-      if (this.#deps.hooks?.onUploadCreate) await admitUploader(this.#deps.hooks, request, caller.principal, true);
-      return stored;
-    }
-    const entry = await this.#deps.files.getEntry(caller.principal.id, md5);
-    if (entry) return { status: 'complete', file: entryInfo(entry, stored.file) };
-    return this.#possession.challenge(caller.principal.id, md5, size);
+    const view = await this.#storedView(md5, caller, size);
+    if (view === 'others') return this.#possession.challenge(caller.principal.id, md5, size);
+    if (view && !this.#deps.perPrincipal && this.#deps.hooks?.onUploadCreate) await admitUploader(this.#deps.hooks, request, caller.principal, true);
+    return view;
   }
 
   /** An instant upload of content others stored, for a caller that answered the challenge: it gets its own entry. */
@@ -226,18 +222,18 @@ export class UploadService {
     throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}; send init first`);
   }
 
-  /** A stored upload whose onUploadComplete failed: the hook runs again (it throws again to the caller if it fails again). */
-  #finishPending(md5: string): Promise<void> {
-    return this.#locked(md5, async () => {
-      const pending = await this.#deps.uploads.getUpload(md5);
-      if (pending?.completed) await this.#notify(pending);
-    });
+  /**
+   * A stored upload whose onUploadComplete failed: the hook runs again (it throws again to the
+   * caller if it fails again). Call under the md5's lock.
+   */
+  async #notifyPending(md5: string): Promise<void> {
+    const pending = await this.#deps.uploads.getUpload(md5);
+    if (pending?.completed) await this.#notify(pending);
   }
 
   async merge(md5: string, caller: Caller = LOCAL): Promise<CompleteStatus> {
     return this.#locked(md5, async () => {
-      const pending = await this.#deps.uploads.getUpload(md5);
-      if (pending?.completed) await this.#notify(pending);
+      await this.#notifyPending(md5);
       const done = await this.#completedFor(md5, caller);
       if (done) return done;
       const session = await this.#load(md5);
@@ -264,18 +260,17 @@ export class UploadService {
       failpoint('after-rename');
       const file = await this.#finalize(session.meta, sha256);
       this.#deps.events.complete(file);
+      // Per principal, the caller is one of the uploaders just recorded: its own entry answers.
+      if (!this.#deps.perPrincipal) return { status: 'complete', file };
       return (await this.#completedFor(md5, caller)) ?? { status: 'complete', file };
     });
   }
 
   async status(md5: string, caller: Caller = LOCAL): Promise<CompleteStatus | PartialStatus | NoneStatus> {
-    const stored = await this.#completed(md5);
-    if (stored && !this.#deps.perPrincipal) return stored;
-    if (stored) {
-      // Stored, but not for this principal: it learns that through init, with a challenge.
-      const entry = await this.#deps.files.getEntry(caller.principal.id, md5);
-      return entry ? { status: 'complete', file: entryInfo(entry, stored.file) } : { status: 'none' };
-    }
+    const view = await this.#storedView(md5, caller);
+    // Stored, but not for this principal: it learns that through init, with a challenge.
+    if (view === 'others') return { status: 'none' };
+    if (view) return view;
     // Asking does not keep an upload alive: only an init or bytes do.
     const session = this.#sessions.get(md5) ?? (await this.#locked(md5, () => this.#load(md5)));
     return session ? session.status() : { status: 'none' };
@@ -364,11 +359,20 @@ export class UploadService {
    * own entry of it, or nothing (a merge of content the caller did not upload is refused).
    */
   async #completedFor(md5: string, caller: Caller): Promise<CompleteStatus | undefined> {
-    const stored = await this.#completed(md5);
+    const view = await this.#storedView(md5, caller);
+    if (view === 'others') throw new UpwireError('E_FORBIDDEN', `${md5} is stored, but not by you: send init, which asks for a proof of possession`);
+    return view;
+  }
+
+  /**
+   * A stored file as `caller` sees it: the file in a shared store, or its own entry of it per
+   * principal; 'others' when only other principals stored it; undefined when it is not stored.
+   */
+  async #storedView(md5: string, caller: Caller, size?: number): Promise<CompleteStatus | 'others' | undefined> {
+    const stored = await this.#completed(md5, size);
     if (!stored || !this.#deps.perPrincipal) return stored;
     const entry = await this.#deps.files.getEntry(caller.principal.id, md5);
-    if (!entry) throw new UpwireError('E_FORBIDDEN', `${md5} is stored, but not by you: send init, which asks for a proof of possession`);
-    return { status: 'complete', file: entryInfo(entry, stored.file) };
+    return entry ? { status: 'complete', file: entryInfo(entry, stored.file) } : 'others';
   }
 
   /** The stored file's answer; a record whose bytes are gone is forgotten, and the md5 may be uploaded again. */
