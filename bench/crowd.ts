@@ -4,8 +4,7 @@
  * The same files on disk for both; upwire's clients hash theirs first, as they must.
  */
 import { join } from 'node:path';
-import { CLI } from '../test/support/server.js';
-import { startService, stopService, timed } from './procs.js';
+import { startService, startUpwire, stopService, timed } from './procs.js';
 import { randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -20,7 +19,7 @@ export async function crowds(record: Record, log: (text: string) => void, dir: (
       log(`[${count} clients x 16 MiB] run ${run}/${runs}`);
       const some = files.slice(0, count);
       const data = await dir(`crowd-upwire-${count}`);
-      const upwire = await startService([CLI, 'serve', '--port', '0', '--upload-dir', join(data, 'u'), '--db-dir', join(data, 'db'), '--fsync', 'off', '--log-level', 'warn']);
+      const upwire = await startUpwire(['--port', '0', '--upload-dir', join(data, 'u'), '--db-dir', join(data, 'db'), '--fsync', 'off', '--log-level', 'warn']);
       const up = JSON.parse((await timed(process.execPath, [join(here, 'upwire-clients.js'), upwire.url, ...some])).stdout) as { seconds: number; failures: number; retries: number };
       record(`crowd-${count}-upwire`, up.seconds);
       record(`crowd-${count}-upwire-failures`, up.failures);

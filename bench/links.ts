@@ -5,8 +5,7 @@
  */
 import { join } from 'node:path';
 import { createShapedLink, shapedLinksUnavailable } from '../test/support/netns.js';
-import { CLI } from '../test/support/server.js';
-import { startService, stopService, timed } from './procs.js';
+import { startService, startUpwire, stopService, timed } from './procs.js';
 import { randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -40,7 +39,7 @@ export async function shapedLinks(record: Record, log: (text: string) => void, d
       log(`[${mib} MiB over ${rate}] run ${run}/${runs} (upwire and tus at once, a link each)`);
       const upwire = overLink(rate, async (ns, host) => {
         const data = await dir(`link-${rate}-upwire`);
-        const server = await startService([CLI, 'serve', '--host', host, '--port', '0', '--upload-dir', join(data, 'u'), '--db-dir', join(data, 'db'), '--log-level', 'warn']);
+        const server = await startUpwire(['--host', host, '--port', '0', '--upload-dir', join(data, 'u'), '--db-dir', join(data, 'db'), '--log-level', 'warn']);
         try {
           const { seconds, stdout } = await timed('ip', ['netns', 'exec', ns, process.execPath, SHAPED_CLIENT, server.url, file]);
           const outcome = JSON.parse(stdout) as { error?: string; retries: string[]; reconnects: number; statusMs: number[] };

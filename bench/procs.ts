@@ -1,6 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { SERVER_MALLOC_ENV, SERVER_NODE_FLAGS } from '../src/cli/tuning.js';
 import { peakRssMiB } from '../test/support/procs.js';
+import { CLI } from '../test/support/server.js';
 
 export interface Service { url: string; child: ChildProcess }
 
@@ -17,6 +19,14 @@ export function startService(args: string[], env: Record<string, string> = {}, c
     });
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
+}
+
+/**
+ * An upwire server process (`serve` and its arguments) started as `npm start` starts one
+ * (src/cli/tuning.ts); `cli` is another build's, `cpus` pins it.
+ */
+export function startUpwire(args: string[], { cli = CLI, cpus }: { cli?: string; cpus?: string } = {}): Promise<Service> {
+  return startService([...SERVER_NODE_FLAGS, cli, 'serve', ...args], SERVER_MALLOC_ENV, cpus);
 }
 
 export { peakRssMiB };

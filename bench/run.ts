@@ -18,7 +18,7 @@ import { crowds } from './crowd.js';
 import { LINKS, shapedLinks } from './links.js';
 import { latencyProbe, stalledWatcher } from './probes.js';
 import { readdir, stat } from 'node:fs/promises';
-import { childrenCpu, cpuOf, startService, stopService, timed } from './procs.js';
+import { childrenCpu, cpuOf, startService, startUpwire, stopService, timed } from './procs.js';
 import { median, randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -45,8 +45,6 @@ const SECTIONS = new Set(values.sections.split(',').filter((s) => !(values['no-b
 const BASELINE_CLI = values.baseline ? join(values.baseline, 'dist/src/cli/main.js') : undefined;
 const FRAME = 1024 * 1024;
 const IN_FLIGHT = 16 * 1024 * 1024;
-/** The server runs as `npm start` runs it: with glibc's allocator tuned (see package.json). */
-const SERVER_ENV = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '268435456', MALLOC_TOP_PAD_: '67108864' };
 /** The client hashes every time unless a section measures the cache. */
 const CLIENT_ENV = { UPWIRE_HASH_CACHE: 'off' };
 
@@ -64,7 +62,7 @@ const fresh = async (name: string) => {
 
 async function upwireServer(fsync: 'on' | 'off', cli = CLI, cpus?: string) {
   const dir = await fresh(`upwire-${fsync}`);
-  return startService([cli, 'serve', '--port', '0', '--upload-dir', join(dir, 'uploads'), '--db-dir', join(dir, 'db'), '--fsync', fsync], SERVER_ENV, cpus);
+  return startUpwire(['--port', '0', '--upload-dir', join(dir, 'uploads'), '--db-dir', join(dir, 'db'), '--fsync', fsync], { cli, cpus });
 }
 
 /** The CLI upload, its wall time and its CPU seconds (user + system); `cpus` pins it. */

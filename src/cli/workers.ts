@@ -6,6 +6,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { ConfigError, type ServerConfig } from '../server/config.js';
+import { SERVER_MALLOC_ENV, SERVER_NODE_FLAGS } from './tuning.js';
 
 /** A worker that dies this soon after it started counts as failing to start. */
 const EARLY_EXIT_MS = 2000;
@@ -27,14 +28,16 @@ export function runWorkers(count: number, args: string[], config: ServerConfig):
   if (!config.redisUrl) {
     return Promise.reject(new ConfigError('--workers needs REDIS_URL: worker processes share upload state, locks and watch events through Redis'));
   }
-  cluster.setupPrimary({ exec: process.argv[1]!, args: ['serve', ...args], silent: false });
+  // Workers start as `npm start` starts a server (tuning.ts), unless this process was given other flags.
+  const execArgv = process.execArgv.some((flag) => flag.startsWith('--initial-old-space-size')) ? process.execArgv : [...process.execArgv, ...SERVER_NODE_FLAGS];
+  cluster.setupPrimary({ exec: process.argv[1]!, args: ['serve', ...args], execArgv, silent: false });
   return new Promise((resolve) => {
     let stopping = false;
     let earlyExits = 0;
     let announced = false;
     const started = new Map<Worker, number>();
     const listening = new Set<Worker>();
-    const fork = () => started.set(cluster.fork({ UPWIRE_WORKER: '1' }), Date.now());
+    const fork = () => started.set(cluster.fork({ ...SERVER_MALLOC_ENV, ...process.env, UPWIRE_WORKER: '1' }), Date.now());
     cluster.on('listening', (worker, address) => {
       listening.add(worker);
       if (announced || listening.size < count) return;
