@@ -35,6 +35,11 @@ export interface ServerConfig {
   idleTimeoutMs: number;
   /** 'received' hashes chunks as they arrive (no second read); 'disk' re-reads the temp file at merge. */
   verify: 'received' | 'disk';
+  /**
+   * The SHA-256 record of a stored file: 'background' computes it after the merge (the answer has
+   * none; the record gains it), 'inline' with the MD5 check (in the answer), 'off' never.
+   */
+  sha256: 'background' | 'inline' | 'off';
   /** Frame bytes held in memory (received, not yet written) across all connections; beyond, E_BUSY. */
   maxBufferedBytes: number;
   /** A download whose reader reads nothing for this long (ms) is closed. */
@@ -69,6 +74,7 @@ export const DEFAULTS: ServerConfig = {
   maxWatchers: 1000,
   idleTimeoutMs: 15 * 60_000,
   verify: 'received',
+  sha256: 'background',
   maxBufferedBytes: 128 * 1024 * 1024,
   sendTimeoutMs: 60_000,
   trustProxy: 0,
@@ -99,6 +105,7 @@ const SETTINGS = {
   maxWatchers: { env: 'MAX_WATCHERS', flag: 'max-watchers', parse: (v: string) => positiveInteger(v) },
   idleTimeoutMs: { env: 'IDLE_TIMEOUT', flag: 'idle-timeout', parse: parseDuration },
   verify: { env: 'VERIFY', flag: 'verify', parse: parseVerify },
+  sha256: { env: 'SHA256', flag: 'sha256', parse: parseSha256 },
   maxBufferedBytes: { env: 'MAX_BUFFERED', flag: 'max-buffered', parse: parseBytes },
   sendTimeoutMs: { env: 'SEND_TIMEOUT', flag: 'send-timeout', parse: parseDuration },
   trustProxy: { env: 'TRUST_PROXY', flag: 'trust-proxy', parse: parseTrustProxy },
@@ -240,6 +247,11 @@ function parseHosts(value: string): string[] | undefined {
 
 function parseVerify(value: string): 'received' | 'disk' {
   if (value !== 'received' && value !== 'disk') throw new Error('must be received or disk');
+  return value;
+}
+
+function parseSha256(value: string): 'background' | 'inline' | 'off' {
+  if (value !== 'background' && value !== 'inline' && value !== 'off') throw new Error('must be background, inline or off');
   return value;
 }
 

@@ -1,24 +1,21 @@
-import { createHash, type Hash } from 'node:crypto';
-import type { Digests } from './digests.js';
-
-interface State { md5: Hash; sha256: Hash }
+import { DigestState, type DigestChoice, type Digests } from './digests.js';
 
 export interface Geometry { size: number; chunkSize: number; total: number }
 
 /**
- * MD5 and SHA-256 of the upload's contiguous prefix, so the merge of an in-order upload needs no
- * second read of the file. Frames are hashed as they arrive when they continue the prefix, before
- * their chunk is stored; the state at the start of each such chunk is kept (a copy of two hash
+ * MD5 (and SHA-256 with SHA256=inline) of the upload's contiguous prefix, so the merge of an
+ * in-order upload needs no second read of the file. Frames are hashed as they arrive when they continue the prefix, before
+ * their chunk is stored; the state at the start of each such chunk is kept (a copy of the hash
  * states, no data) so that a chunk started over by another sender, or failed, is unhashed again.
  * Whatever was not hashed on arrival (out of order, after a restart) is read back from the temp
  * file once its chunk is stored. Nothing is ever held in memory waiting for the prefix.
  */
 export class PrefixHasher {
-  #state: State = { md5: createHash('md5'), sha256: createHash('sha256') };
+  #state: DigestState;
   /** Bytes hashed so far: [0, frontier) of the file. */
   #frontier = 0;
   /** The state at the start of each chunk hashed on arrival but not yet stored. */
-  readonly #snapshots = new Map<number, State>();
+  readonly #snapshots = new Map<number, DigestState>();
   #draining: Promise<void> | undefined;
   /** Bumped by every discard, so a read from disk that a discard overtook is not hashed. */
   #generation = 0;
@@ -27,16 +24,18 @@ export class PrefixHasher {
     private readonly geometry: Geometry,
     private readonly isStored: (index: number) => boolean,
     private readonly readChunk: (index: number) => Promise<Uint8Array>,
-  ) {}
+    choice: DigestChoice,
+  ) {
+    this.#state = DigestState.start(choice);
+  }
 
   /** Bytes of chunk `index` at `offset`, as received for a chunk not yet stored. */
   feed(index: number, offset: number, data: Uint8Array): void {
     if (offset === 0) this.discard(index); // a chunk sent from its start again replaces what was hashed of it
     const position = index * this.geometry.chunkSize + offset;
     if (position !== this.#frontier) return;
-    if (offset === 0) this.#snapshots.set(index, copy(this.#state));
-    this.#state.md5.update(data);
-    this.#state.sha256.update(data);
+    if (offset === 0) this.#snapshots.set(index, this.#state.copy());
+    this.#state.update(data);
     this.#frontier += data.length;
   }
 
@@ -60,7 +59,7 @@ export class PrefixHasher {
   async digest(): Promise<Digests> {
     await this.#drain();
     if (this.#frontier !== this.geometry.size) throw new Error(`the bytes from ${this.#frontier} on are not stored`);
-    return { md5: this.#state.md5.copy().digest('hex'), sha256: this.#state.sha256.copy().digest('hex') };
+    return this.#state.peek();
   }
 
   #drain(): Promise<void> {
@@ -77,13 +76,8 @@ export class PrefixHasher {
       const generation = this.#generation;
       const data = await this.readChunk(index);
       if (generation !== this.#generation || position !== this.#frontier) continue; // rolled back meanwhile
-      this.#state.md5.update(data);
-      this.#state.sha256.update(data);
+      this.#state.update(data);
       this.#frontier += data.length;
     }
   }
-}
-
-function copy(state: State): State {
-  return { md5: state.md5.copy(), sha256: state.sha256.copy() };
 }

@@ -9,7 +9,7 @@ import { Admission } from './admission.js';
 import { admitUploader, Completions, entryInfo, entryOf, fileInfo } from './completion.js';
 import type { ServerConfig } from './config.js';
 import type { ByteStore, ByteStoreCapabilities } from './bytes/types.js';
-import { digestsOfStream } from './digests.js';
+import { sha256OfStream } from './digests.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import type { UpwireHooks } from './hooks.js';
@@ -17,6 +17,7 @@ import { UploadLedger } from './ledger.js';
 import { withLock, type Locker } from './lock/types.js';
 import { Possession } from './possession.js';
 import { SessionClosed, UploadSession, type FrameResult, type SessionDeps } from './session.js';
+import { Sha256Records } from './sha256-records.js';
 import { UploadGone, type FileIndex, type FileRecord, type Uploader, type UploadMeta, type UploadStateStore } from './store/types.js';
 
 export interface ServiceDeps {
@@ -25,7 +26,7 @@ export interface ServiceDeps {
   bytes: ByteStore;
   locker: Locker;
   events: UploadEvents;
-  config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'emptyTtlMs' | 'fsync' | 'verify' | 'maxUploads' | 'maxUploadsPerAddress'>;
+  config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'emptyTtlMs' | 'fsync' | 'verify' | 'sha256' | 'maxUploads' | 'maxUploadsPerAddress'>;
   hooks?: Pick<UpwireHooks, 'onUploadCreate' | 'onUploadComplete'>;
   /**
    * Files belong to principals (an authorize hook names them): an instant upload of content that
@@ -66,6 +67,7 @@ export class UploadService {
   readonly #admission: Admission;
   readonly #possession: Possession;
   readonly #completions: Completions;
+  readonly #sha256: Sha256Records;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
@@ -73,6 +75,11 @@ export class UploadService {
     this.#admission = new Admission(this.#ledger, deps.bytes, deps.config);
     this.#possession = new Possession(deps.bytes);
     this.#completions = new Completions({ ...deps, fsync: deps.config.fsync });
+    this.#sha256 = new Sha256Records({
+      bytes: deps.bytes,
+      record: (md5, sha256) => this.#locked(md5, () => this.#recordSha256(md5, sha256)),
+      failed: (err, what) => deps.events.failed?.(err, what),
+    });
   }
 
   /**
@@ -246,9 +253,9 @@ export class UploadService {
         throw new UpwireError('E_INCOMPLETE', `${session.meta.total - Math.min(recorded, session.receivedCount)} chunks are missing`, { missing });
       }
       const verifyStarted = performance.now();
-      const sha256 = await session.verify({ sealed: this.#deps.shared === true });
-      this.#deps.events.verified((performance.now() - verifyStarted) / 1000, sha256 !== undefined);
-      if (sha256 === undefined) {
+      const verified = await session.verify({ sealed: this.#deps.shared === true });
+      this.#deps.events.verified((performance.now() - verifyStarted) / 1000, verified !== undefined);
+      if (!verified) {
         await this.#startOver(session);
         this.#deps.events.ended({ md5, reason: 'failed', code: 'E_CHECKSUM' });
         throw new UpwireError('E_CHECKSUM', 'the assembled content does not hash to the md5; nothing was stored and the upload starts over');
@@ -258,7 +265,7 @@ export class UploadService {
       failpoint('before-rename');
       await this.#deps.bytes.commit(md5, this.#deps.config.fsync);
       failpoint('after-rename');
-      const file = await this.#finalize(session.meta, sha256);
+      const file = await this.#finalize(session.meta, verified.sha256);
       this.#deps.events.complete(file);
       // Per principal, the caller is one of the uploaders just recorded: its own entry answers.
       if (!this.#deps.perPrincipal) return { status: 'complete', file };
@@ -343,9 +350,15 @@ export class UploadService {
     });
   }
 
-  /** Lets in-flight writes finish and closes every temp file. */
+  /** Resolves once the SHA-256 of every file merged so far is recorded (SHA256=background). */
+  sha256Recorded(): Promise<void> {
+    return this.#sha256.idle();
+  }
+
+  /** Lets in-flight writes finish and closes every temp file; a SHA-256 pass under way is dropped. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    await this.#sha256.close();
     await Promise.all([...this.#sessions.values()].map((s) => this.#locked(s.md5, () => this.#unload(s))));
   }
 
@@ -436,12 +449,23 @@ export class UploadService {
     }
   }
 
-  /** The end of a verified, committed upload (see Completions): recorded, hooks told, forgotten. */
+  /**
+   * The end of a verified, committed upload (see Completions): recorded, hooks told, forgotten.
+   * With SHA256=background its SHA-256 is queued for the record.
+   */
   async #finalize(meta: UploadMeta, sha256?: string): Promise<FileInfo> {
     const record = await this.#completions.record(meta, sha256);
     failpoint('before-complete-hook');
     await this.#notify({ ...meta, completed: true });
+    if (sha256 === undefined && this.#deps.config.sha256 === 'background') this.#sha256.add(meta.md5, meta.size);
     return fileInfo(record);
+  }
+
+  /** Call under the md5's lock. A record deleted meanwhile (its bytes gone) is not written again. */
+  async #recordSha256(md5: string, sha256: string): Promise<void> {
+    const record = await this.#deps.files.getFile(md5);
+    // Not synced: a record without it is complete, and a crash before the next sync loses only this.
+    if (record && record.sha256 === undefined) await this.#deps.files.putFile({ ...record, sha256 }, false);
   }
 
   /** Call under the md5's lock. */
@@ -492,15 +516,17 @@ export class UploadService {
     }
     const size = await bytes.storedSize(meta.md5);
     if (size === undefined) return false;
-    // verified before the commit; its SHA-256 is computed again here, from the stored file
-    const { sha256 } = await digestsOfStream(size === 0 ? Readable.from([]) : bytes.readStored(meta.md5, 0, size - 1));
+    // Verified before the commit. With SHA256=inline its SHA-256 is computed again here, from the stored file.
+    const sha256 = this.#deps.config.sha256 === 'inline'
+      ? await sha256OfStream(size === 0 ? Readable.from([]) : bytes.readStored(meta.md5, 0, size - 1))
+      : undefined;
     await this.#finalize(meta, sha256);
     return true;
   }
 
   #sessionDeps(): SessionDeps {
     const { uploads, bytes, events, config } = this.#deps;
-    return { uploads, bytes, events, fsync: config.fsync, verify: config.verify };
+    return { uploads, bytes, events, fsync: config.fsync, verify: config.verify, digests: { sha256: config.sha256 === 'inline' } };
   }
 }
 

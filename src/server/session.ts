@@ -4,7 +4,7 @@ import {
 } from '../protocol/index.js';
 import { Assemblies, type Assembly } from './assemblies.js';
 import type { ByteStore, PartialBytes } from './bytes/types.js';
-import { digestsOfPartial } from './digests.js';
+import { digestsOfPartial, type DigestChoice, type Digests } from './digests.js';
 import { crash, failpoint, reached } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -51,7 +51,12 @@ export interface SessionDeps {
   events: Pick<UploadEvents, 'written'>;
   /** 'received': hash chunks as they arrive (no second read). 'disk': hash the stored bytes at merge. */
   verify: 'received' | 'disk';
+  /** Whether the verification also computes the SHA-256 record (SHA256=inline). */
+  digests: DigestChoice;
 }
+
+/** A verification that passed: the content hashes to the upload's MD5; its SHA-256 when computed with it. */
+export interface Verified { sha256?: string }
 
 /**
  * One partial upload held open: its temp file, which chunks are stored, the chunks in progress, and
@@ -84,7 +89,7 @@ export class UploadSession {
     this.#bytes = deps.bytes.partial(meta.md5);
     this.#deps = deps;
     this.#stored = new Uint8Array(meta.total);
-    this.#hasher = new PrefixHasher(meta, (i) => this.isStored(i), (i) => this.#readChunk(i));
+    this.#hasher = new PrefixHasher(meta, (i) => this.isStored(i), (i) => this.#readChunk(i), deps.digests);
     this.#assemblies = new Assemblies(MAX_CHUNKS_IN_PROGRESS, (dropped) => this.#hasher.discard(dropped.index));
   }
 
@@ -271,19 +276,23 @@ export class UploadSession {
   }
 
   /**
-   * The stored content's SHA-256 when it hashes to the upload's MD5 and the store still holds all
-   * of it; undefined otherwise. The hashes are of the bytes as received (no second read), so a temp
+   * Verified when the stored content hashes to the upload's MD5 and the store still holds all of
+   * it; undefined otherwise. The hashes are of the bytes as received (no second read), so a temp
    * file truncated or removed behind our back is caught by its size here. `sealed` (shared mode):
    * of a sealed copy, read back.
    */
-  async verify({ sealed = false } = {}): Promise<string | undefined> {
+  async verify({ sealed = false } = {}): Promise<Verified | undefined> {
     if (sealed) return this.#verifySealed();
     const held = await this.#bytes.size();
     if (held !== this.meta.size) return undefined;
-    const { md5, sha256 } = this.#deps.verify === 'disk'
-      ? await digestsOfPartial(this.#bytes, held)
-      : await this.#hasher.digest();
-    return md5 === this.meta.md5 ? sha256 : undefined;
+    return this.#verified(this.#deps.verify === 'disk'
+      ? await digestsOfPartial(this.#bytes, held, this.#deps.digests)
+      : await this.#hasher.digest());
+  }
+
+  #verified({ md5, sha256 }: Digests): Verified | undefined {
+    if (md5 !== this.meta.md5) return undefined;
+    return sha256 === undefined ? {} : { sha256 };
   }
 
   /**
@@ -291,7 +300,7 @@ export class UploadSession {
    * (copied where no other node's handle on it reaches) and the copy is read back and hashed; the
    * commit then stores that copy. (The prefix hash saw only this node's frames.)
    */
-  async #verifySealed(): Promise<string | undefined> {
+  async #verifySealed(): Promise<Verified | undefined> {
     const { bytes, fsync } = this.#deps;
     if (!bytes.seal) throw new Error('shared state needs a byte store that can seal (the file-system store)');
     await this.settled();
@@ -299,8 +308,7 @@ export class UploadSession {
     try {
       const size = await copy.size();
       if (size !== this.meta.size) return undefined;
-      const { md5, sha256 } = await digestsOfPartial(copy, size);
-      return md5 === this.meta.md5 ? sha256 : undefined;
+      return this.#verified(await digestsOfPartial(copy, size, this.#deps.digests));
     } finally {
       await copy.release();
     }

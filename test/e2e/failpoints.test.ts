@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { upload } from '../../src/client/node.js';
 import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
 import { expectAckedKept, sendChunks, statusOf } from '../support/chunks.js';
-import { connect, exited, request, spawnServer, type RawSocket } from '../support/server.js';
+import { connect, exited, filesOnceHashed, request, spawnServer, type RawSocket } from '../support/server.js';
 
 const CHUNK = 64 * 1024;
 const TOTAL = 24;
@@ -69,8 +69,8 @@ describe('kill -9 at named points: nothing acknowledged is lost, nothing unverif
           const stored = await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5));
           expect(stored.equals(file.data)).to.equal(true);
           expect(await storeIsVerified(dirs.uploadDir)).to.deep.equal([file.md5]);
-          // the record carries the content's SHA-256, also when recovery finished the merge
-          const { files } = (await (await fetch(`${server.url}/files`)).json()) as { files: { md5: string; sha256: string }[] };
+          // the record gains the content's SHA-256 (SHA256=background), also when recovery finished the merge
+          const files = await filesOnceHashed(server.url);
           expect(files).to.have.length(1);
           expect(files[0]!.sha256).to.equal(createHash('sha256').update(file.data).digest('hex'));
         } finally {

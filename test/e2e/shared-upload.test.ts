@@ -45,6 +45,7 @@ describe('many clients on one md5, one of them sending garbage', () => {
       expect(failures[0]).to.equal('failed E_CHECKSUM');
       const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5));
       expect(stored.equals(file.data)).to.equal(true);
+      await server.service.sha256Recorded();
       const { files } = (await (await fetch(`${server.url}/files`)).json()) as { files: { md5: string; sha256: string }[] };
       expect(files).to.deep.equal([{ ...files[0], md5: file.md5, sha256: createHash('sha256').update(file.data).digest('hex') }]);
     });

@@ -46,6 +46,19 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
   };
 }
 
+/**
+ * The server's file listing once every file in it has its SHA-256 (SHA256=background records it
+ * after the merge); after `timeoutMs`, the listing as it is.
+ */
+export async function filesOnceHashed(url: string, timeoutMs = 10_000): Promise<{ md5: string; sha256?: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const { files } = (await (await fetch(`${url}/files`)).json()) as { files: { md5: string; sha256?: string }[] };
+    if (files.every((file) => file.sha256 !== undefined) || Date.now() > deadline) return files;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export type RawSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** A plain socket.io client on /upload, for driving the protocol by hand; it states the protocol version unless `auth` says otherwise. */

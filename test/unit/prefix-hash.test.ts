@@ -13,7 +13,7 @@ describe('PrefixHasher', () => {
   const CHUNK = 64;
   const FRAME = 16;
 
-  function model(content: Buffer) {
+  function model(content: Buffer, choice = { sha256: true }) {
     const total = Math.ceil(content.length / CHUNK);
     const disk = Buffer.alloc(content.length);
     const stored = new Uint8Array(total);
@@ -21,7 +21,7 @@ describe('PrefixHasher', () => {
     const hasher = new PrefixHasher({ size: content.length, chunkSize: CHUNK, total }, (i) => stored[i] === 1, async (i) => {
       reads.push(i);
       return disk.subarray(i * CHUNK, Math.min(content.length, (i + 1) * CHUNK));
-    });
+    }, choice);
     /** Feeds (and writes) chunk `i` frame by frame with `bytes`, up to `upTo` bytes. */
     const send = (i: number, bytes: Buffer, upTo = bytes.length) => {
       for (let offset = 0; offset < upTo; offset += FRAME) {
@@ -52,6 +52,16 @@ describe('PrefixHasher', () => {
     }
     expect(await m.hasher.digest()).to.deep.equal(expected(content));
     expect(m.reads).to.deep.equal([]);
+  });
+
+  it('computes the MD5 alone when the SHA-256 is left to a later pass', async () => {
+    const content = randomBytes(3 * CHUNK + 5);
+    const m = model(content, { sha256: false });
+    for (let i = m.total - 1; i >= 0; i--) { // backwards: the prefix is read back too
+      m.send(i, m.chunkOf(i));
+      m.store(i);
+    }
+    expect(await m.hasher.digest()).to.deep.equal({ md5: expected(content).md5 });
   });
 
   it('unhashes a chunk started over by another sender, and the chunks hashed after it', async () => {
