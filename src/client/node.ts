@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MiB, UpwireError } from '../protocol/index.js';
+import { untilAborted } from './abortable.js';
 import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
 import { FileHashCache } from './node-hash-cache.js';
 
@@ -88,8 +89,21 @@ export class NodeFileSource implements FileSource {
   }
 }
 
-/** MD5 with node:crypto in one sequential pass through a single reused buffer. */
-export const nodeMd5: Md5Hasher = async (source, onProgress, signal) => {
+/**
+ * The end of the last hash this process started: hashes run one at a time, so files uploaded in
+ * parallel overlap one file's hashing with the others' sending instead of all hashing first (the
+ * hashing shares this thread either way), and a disk reads one file at a time, in order.
+ */
+let hashing: Promise<unknown> = Promise.resolve();
+
+/** MD5 with node:crypto in one sequential pass through a single reused buffer, one file at a time. */
+export const nodeMd5: Md5Hasher = (source, onProgress, signal) => {
+  const turn = hashing.then(() => md5Pass(source, onProgress, signal));
+  hashing = turn.catch(() => {});
+  return untilAborted(turn, signal);
+};
+
+const md5Pass: Md5Hasher = async (source, onProgress, signal) => {
   const hash = createHash('md5');
   const buffer = new Uint8Array(Math.min(HASH_BUFFER, Math.max(1, source.size)));
   for (let offset = 0; offset < source.size; ) {

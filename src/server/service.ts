@@ -56,6 +56,9 @@ export const MAX_UPLOADERS = 16;
 /** The lock the node that sweeps holds, in shared mode (not an md5: those are hex). */
 const SWEEPER_KEY = 'sweeper';
 
+/** Uploads count as receiving bytes (SHA-256 passes wait) until this long after the last frame. */
+const RECEIVING_MS = 250;
+
 /** An open session idle this long is forgotten from memory (its state stays in the store). */
 const IDLE_UNLOAD_MS = 5 * 60_000;
 
@@ -68,6 +71,8 @@ export class UploadService {
   readonly #possession: Possession;
   readonly #completions: Completions;
   readonly #sha256: Sha256Records;
+  /** When the last frame arrived (performance.now()). */
+  #lastFrameAt = -Infinity;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: ServiceDeps) {
@@ -79,6 +84,7 @@ export class UploadService {
       bytes: deps.bytes,
       record: (md5, sha256) => this.#locked(md5, () => this.#recordSha256(md5, sha256)),
       failed: (err, what) => deps.events.failed?.(err, what),
+      busy: () => performance.now() - this.#lastFrameAt < RECEIVING_MS,
     });
   }
 
@@ -188,6 +194,7 @@ export class UploadService {
 
   /** Stores one frame of a chunk sent by connection `client`. */
   async chunk({ md5, index, total, offset, data }: ParsedChunk, client = 'local'): Promise<ChunkAck> {
+    this.#lastFrameAt = performance.now();
     // A session closed under the write (started over, unloaded) is opened again once.
     for (let attempt = 0; ; attempt++) {
       const session = this.#sessions.get(md5) ?? (await this.#locked(md5, () => this.#load(md5)));

@@ -44,6 +44,18 @@ describe('CLI: upwire upload', () => {
     expect(JSON.parse(again.stdout)).to.include({ instant: true, chunksSent: 0 });
   });
 
+  it('--parallel uploads the files at once over one connection; every file is stored exactly', async () => {
+    const files = await Promise.all([0, 1, 2, 3].map((i) => randomFile(dir.path, 200_000 + i, `p${i}.bin`)));
+    const result = await run(['upload', ...files.map((f) => f.path), '--url', server.url, '--chunk-size', '64K', '--parallel', '4', '--no-hash-cache']);
+    expect(result.code, result.stderr).to.equal(0);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { md5: string; instant: boolean });
+    expect(lines.map((l) => l.md5).sort()).to.deep.equal(files.map((f) => f.md5).sort());
+    for (const file of files) {
+      const res = await fetch(`${server.url}/files/${file.md5}`);
+      expect(Buffer.from(await res.arrayBuffer()).equals(file.data), file.path).to.equal(true);
+    }
+  });
+
   it('fails with a one-line reason and exit 1 when the server is unreachable', async () => {
     const a = await randomFile(dir.path, 10, 'c.bin');
     const result = await run(['upload', a.path, '--url', 'http://127.0.0.1:9', '--retries', '1']);

@@ -72,6 +72,25 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
     }
   });
 
+  it('hashes one file at a time in a process: uploads started together overlap one\'s hashing with the others\' sending', async () => {
+    const files = await Promise.all([0, 1, 2].map((i) => randomFile(dir.path, 9 * 1024 * 1024 + i, `h${i}.bin`)));
+    const log: string[] = [];
+    const uploaders = await Promise.all(files.map((f) => createUploader(f.path, { url: server.url, chunkSize: CHUNK, hashCache: false })));
+    uploaders.forEach((uploader, i) => {
+      let started = false;
+      uploader.on('hash-progress', (p) => {
+        if (!started && p.bytes > 0) log.push(`start ${i}`);
+        started ||= p.bytes > 0;
+        if (p.bytes === files[i]!.data.length) log.push(`end ${i}`);
+      });
+    });
+    const results = await Promise.all(uploaders.map((u) => u.start()));
+    expect(results.map((r) => r.md5)).to.deep.equal(files.map((f) => f.md5));
+    // each file's hash pass (three reads of 4 MiB) ends before the next one's begins
+    expect(log).to.have.length(6);
+    for (let k = 0; k < 6; k += 2) expect(log[k + 1]!.split(' ')[1], log.join(', ')).to.equal(log[k]!.split(' ')[1]);
+  });
+
   it('uploads again instantly, sending zero chunks', async () => {
     const file = await randomFile(dir.path, 3 * CHUNK);
     await upload(file.path, { url: server.url, chunkSize: CHUNK });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { MAX_PENDING_SHA256, Sha256Records } from '../../src/server/sha256-records.js';
+import { MAX_PENDING_SHA256, MAX_SHA256_DELAY_MS, Sha256Records } from '../../src/server/sha256-records.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -33,12 +33,48 @@ describe('Sha256Records (SHA256=background)', () => {
     let accepted = 0;
     for (let i = 0; i < MAX_PENDING_SHA256 + 10; i++) if (records.add(`queued-${i}`, 1)) accepted++;
     expect(accepted).to.equal(MAX_PENDING_SHA256);
+    await new Promise((resolve) => setImmediate(resolve)); // the first file's read begins
     await records.close();
     expect(reads).to.have.length(1);
     expect(reads[0]!.destroyed).to.equal(true);
     expect(recorded).to.deep.equal([]);
     expect(failures).to.deep.equal([]);
     expect(records.add('after-close', 1)).to.equal(false);
+  });
+
+  it('waits while uploads receive bytes, and starts once they stop', async () => {
+    let busy = true;
+    const recorded: string[] = [];
+    const records = new Sha256Records({
+      bytes: { readStored: (md5) => Readable.from([Buffer.from(md5)]) },
+      record: async (md5) => void recorded.push(md5),
+      busy: () => busy,
+    });
+    records.add('a', 1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(recorded, 'nothing hashed while busy').to.deep.equal([]);
+    busy = false;
+    await records.idle();
+    expect(recorded).to.deep.equal(['a']);
+  });
+
+  it('does not wait longer than MAX_SHA256_DELAY_MS for quiet', async () => {
+    const recorded: string[] = [];
+    const records = new Sha256Records({
+      bytes: { readStored: (md5) => Readable.from([Buffer.from(md5)]) },
+      record: async (md5) => void recorded.push(md5),
+      busy: () => true,
+    });
+    const realNow = Date.now;
+    const start = realNow();
+    records.add('waited', 1);
+    Date.now = () => start + MAX_SHA256_DELAY_MS; // as if the minute had passed
+    try {
+      await records.idle();
+    } finally {
+      Date.now = realNow;
+    }
+    expect(recorded).to.deep.equal(['waited']);
   });
 
   it('reports a failed pass and goes on with the next file', async () => {
