@@ -13,7 +13,7 @@ import { createUploader, DEFAULT_MAX_IN_FLIGHT, upload, type UploadResult } from
 import { chunkCount, MiB, type FileInfo, type ProgressEvent, type Range } from '../../src/protocol/index.js';
 import { sendChunks, statusOf } from '../support/chunks.js';
 import { clusterUnavailable, nginxUnavailable, startCluster, type Cluster } from '../support/cluster.js';
-import { eventually, randomFile, sleep, tempDir } from '../support/fixtures.js';
+import { eventually, randomFile, skipWithout, sleep, tempDir } from '../support/fixtures.js';
 import { connect, filesOnceHashed, ok, request, type RawSocket } from '../support/server.js';
 
 const CHUNK = MiB;
@@ -89,12 +89,27 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
     }
   };
 
+  /**
+   * An upload the test disturbs (kills, outages): `watch` follows the bytes the server says it
+   * holds, the retries the client met (each noted in the cluster's log) and whether it ended.
+   */
+  const disturbedUpload = async (path: string, url: string) => {
+    const uploader = await createUploader(path, { url, chunkSize: CHUNK, retries: 20 });
+    const watch = { held: 0, done: false, retries: [] as string[] };
+    uploader.on('progress', (p) => (watch.held = p.bytes));
+    uploader.on('retry', ({ error }) => {
+      watch.retries.push(error.code);
+      cluster.note(`client retries after ${error.code}: ${error.message}`);
+    });
+    const finished = uploader.start().finally(() => {
+      watch.done = true;
+      cluster.note('the upload ended');
+    });
+    return { uploader, watch, finished };
+  };
+
   before(async function () {
-    const why = clusterUnavailable();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      return this.skip();
-    }
+    skipWithout(this, clusterUnavailable());
     [cluster, dir] = await Promise.all([startCluster({ nodes: 3, args: ['--chunk-size', '1M'] }), tempDir()]);
   });
   afterEach(async () => {
@@ -139,26 +154,11 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
   }));
 
   it('an upload through nginx while the node serving it is killed -9 (up to 6 times) and restarted: exact bytes, at most a window re-sent per lost connection', explained(async function () {
-    if (!cluster.nginx) {
-      console.log(`      skipped: ${nginxUnavailable()}`);
-      return this.skip();
-    }
+    if (!cluster.nginx) skipWithout(this, nginxUnavailable() ?? 'the cluster runs without nginx');
     const total = 48;
     const MAX_KILLS = 6;
     const file = await randomFile(dir.path, total * CHUNK, 'balanced.bin');
-    const uploader = await createUploader(file.path, { url: cluster.url, chunkSize: CHUNK, retries: 20 });
-    let held = 0; // bytes the server says it holds
-    uploader.on('progress', (p) => (held = p.bytes));
-    const retries: string[] = [];
-    uploader.on('retry', ({ error }) => {
-      retries.push(error.code);
-      cluster.note(`client retries after ${error.code}: ${error.message}`);
-    });
-    let done = false;
-    const finished = uploader.start().finally(() => {
-      done = true;
-      cluster.note('the upload ended');
-    });
+    const { uploader, watch, finished } = await disturbedUpload(file.path, cluster.url);
 
     // The k-th kill once the servers hold k/(MAX_KILLS + 1) of the file and more than at the last
     // kill (the client resumed in between), so that every kill lands mid-upload whatever the
@@ -173,14 +173,14 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
       const deadline = Date.now() + 60_000;
       for (let k = 1; k <= MAX_KILLS; k++) {
         let serving: number | undefined;
-        while (!done && Date.now() < deadline) {
-          const due = held >= (k * file.data.length) / (MAX_KILLS + 1) && held > (kills.at(-1)?.held ?? -1)
+        while (!watch.done && Date.now() < deadline) {
+          const due = watch.held >= (k * file.data.length) / (MAX_KILLS + 1) && watch.held > (kills.at(-1)?.held ?? -1)
             && cluster.urls.length - restarting.size >= 2;
           if (due && (serving = await servingNode(cluster, restarting)) !== undefined) break;
           await sleep(10);
         }
-        if (done || serving === undefined) return;
-        kills.push({ node: serving, held });
+        if (watch.done || serving === undefined) return;
+        kills.push({ node: serving, held: watch.held });
         await cluster.kill9(serving);
         const node = serving;
         restarting.set(node, sleep(200).then(() => cluster.restart(node)).finally(() => restarting.delete(node)));
@@ -190,24 +190,24 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
     try {
       result = await within(finished, 60_000, 'the upload through nginx');
     } finally {
-      if (!done) uploader.abort();
-      done = true;
+      if (!watch.done) uploader.abort();
+      watch.done = true;
       await killer;
       await Promise.all(restarting.values());
     }
-    cluster.note(`upload done: chunksSent ${result.chunksSent}, retries ${retries.join(' ') || 'none'}, kills ${JSON.stringify(kills)}`);
+    cluster.note(`upload done: chunksSent ${result.chunksSent}, retries ${watch.retries.join(' ') || 'none'}, kills ${JSON.stringify(kills)}`);
 
     expect(await md5OfFile(cluster.storePath(file.md5))).to.equal(file.md5);
     expect(result.file).to.include({ md5: file.md5, size: file.data.length });
     // Two failovers at least: the second from a node the client reached through the balancer after the first.
     expect(kills.length, 'kills of the node serving the upload, while it ran').to.be.at.least(2);
-    expect(retries.length, 'connections the client lost').to.be.at.least(2);
+    expect(watch.retries.length, 'connections the client lost').to.be.at.least(2);
     // Every chunk was sent at least once (no node may claim one it never got), and each failed
     // attempt costs at most the window (the client's default window is 16 MiB, 16 chunks of 1 MiB)
     // and the chunk in progress. Per attempt, not once for the whole upload: each kill of the serving
     // node drops what is in flight (14 chunks were re-sent after a single kill in a trial run).
     expect(result.chunksSent).to.be.at.least(total);
-    expect(result.chunksSent).to.be.at.most(total + LOST_PER_FAILURE * retries.length);
+    expect(result.chunksSent).to.be.at.most(total + LOST_PER_FAILURE * watch.retries.length);
   }));
 
   it('two nodes racing to merge the same md5 store exactly one correct file', explained(async () => {
@@ -284,22 +284,13 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
     const [a] = cluster.urls as [string];
     const total = 32;
     const file = await randomFile(dir.path, total * CHUNK, 'redis-restart.bin');
-    const uploader = await createUploader(file.path, { url: a, chunkSize: CHUNK, retries: 20 });
-    let held = 0;
-    uploader.on('progress', (p) => (held = p.bytes));
-    const retries: string[] = [];
-    uploader.on('retry', ({ error }) => {
-      retries.push(error.code);
-      cluster.note(`client retries after ${error.code}: ${error.message}`);
-    });
-    let done = false;
-    const finished = uploader.start().finally(() => (done = true));
+    const { uploader, watch, finished } = await disturbedUpload(file.path, a);
     let outage: { held: number; doneBefore: boolean } | undefined;
     try {
-      await eventually(() => done || held >= 8 * CHUNK, 30_000, 'a quarter of the file stored');
-      outage = { held, doneBefore: done };
+      await eventually(() => watch.done || watch.held >= 8 * CHUNK, 30_000, 'a quarter of the file stored');
+      outage = { held: watch.held, doneBefore: watch.done };
       await cluster.redis.kill9();
-      cluster.note(`kill -9 redis-server (the server held ${held} bytes)`);
+      cluster.note(`kill -9 redis-server (the server held ${watch.held} bytes)`);
       await sleep(1000);
       await cluster.redis.restart();
       cluster.note('redis-server restarted');
@@ -310,9 +301,9 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
     try {
       result = await within(finished, 45_000, 'the upload after the Redis restart');
     } finally {
-      if (!done) uploader.abort();
+      if (!watch.done) uploader.abort();
     }
-    cluster.note(`upload done: chunksSent ${result.chunksSent}, retries ${retries.join(' ') || 'none'}`);
+    cluster.note(`upload done: chunksSent ${result.chunksSent}, retries ${watch.retries.join(' ') || 'none'}`);
     expect(outage.doneBefore, 'the upload was still running when Redis died').to.equal(false);
     expect(outage.held).to.be.below(file.data.length);
     expect(await md5OfFile(cluster.storePath(file.md5))).to.equal(file.md5);
@@ -321,8 +312,8 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
     // per failure the client met: the outage, and its end when the nodes reconnect, can each fail
     // the frames in flight. What was acknowledged before Redis died is not sent again, and the
     // inits refused while Redis is away send nothing.
-    expect(retries.length, 'the client met the outage').to.be.at.least(1);
-    expect(result.chunksSent).to.be.within(total, total + LOST_PER_FAILURE * retries.length);
+    expect(watch.retries.length, 'the client met the outage').to.be.at.least(1);
+    expect(result.chunksSent).to.be.within(total, total + LOST_PER_FAILURE * watch.retries.length);
     // Every node still answers from Redis once it is back.
     for (const url of cluster.urls) expect(await statusOf(url, file.md5), `status on ${url}`).to.deep.include({ status: 'complete' });
   }));

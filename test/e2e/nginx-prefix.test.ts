@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { upload } from '../../src/client/node.js';
 import { DEFAULT_CHUNK_SIZE, MiB, PROTOCOL_VERSION, UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
-import { eventually, md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { eventually, md5Of, randomFile, skipWithout, tempDir } from '../support/fixtures.js';
 import { nginxUnavailable, startNginx, type Nginx } from '../support/nginx.js';
 import { request, startTestServer, type RawSocket, type TestServer } from '../support/server.js';
 
@@ -22,11 +22,7 @@ describe('behind nginx at /uploads/ (deploy/nginx.conf)', function () {
   let mount: string;
 
   before(async function () {
-    const why = nginxUnavailable();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      return this.skip();
-    }
+    skipWithout(this, nginxUnavailable());
     // The default chunk size, so frames reach their largest size (1 MiB) through the proxy.
     [server, dir] = await Promise.all([startTestServer({ chunkSize: DEFAULT_CHUNK_SIZE }), tempDir()]);
     nginx = await startNginx(server.url);

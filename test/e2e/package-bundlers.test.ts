@@ -11,7 +11,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from '../support/browser.js';
-import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, skipWithout, tempDir } from '../support/fixtures.js';
 import { consumerProject } from '../support/package-project.js';
 import { serveDirectory, type StaticServer } from '../support/package-static.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -52,10 +52,7 @@ describe('upwire bundled into a browser app (esbuild, Vite) from the packed tarb
   let app: string;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      console.log(`      skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-      return this.skip();
-    }
+    if (!existsSync(CHROMIUM)) skipWithout(this, `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
     const project = await consumerProject('client');
     app = join(project, 'app');
     await mkdir(app, { recursive: true });

@@ -10,7 +10,7 @@ import { closeRedis, connectRedis, RedisStores, RedisUnavailableError, type Redi
 import { UploadGone, type UploadMeta } from '../../src/server/store/types.js';
 import { lockerContract } from '../contract/locker.js';
 import { stateStoreContract } from '../contract/state-store.js';
-import { eventually, sleep } from '../support/fixtures.js';
+import { eventually, skipWithout, sleep } from '../support/fixtures.js';
 import { startProxy, type Proxy } from '../support/proxy.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 
@@ -35,11 +35,7 @@ describe('Redis state store and locker (a real redis-server)', function () {
   const prefix = () => `upwire-test-${++tests}:`;
 
   before(async function () {
-    const why = redisUnavailable();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      return this.skip();
-    }
+    skipWithout(this, redisUnavailable());
     redis = await startRedis();
     client = await connectRedis(redis.url);
   });

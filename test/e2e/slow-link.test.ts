@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHUNK_SIZE, MiB } from '../../src/protocol/index.js';
 import type { UploadResult } from '../../src/client/node.js';
-import { randomFile, tempDir } from '../support/fixtures.js';
+import { randomFile, skipWithout, tempDir } from '../support/fixtures.js';
 import { createShapedLink, shapedLinksUnavailable } from '../support/netns.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -42,11 +42,7 @@ describe('real slow links: a network namespace, a veth pair and tbf on the clien
   let slow: Awaited<ReturnType<typeof uploadOver>>;
 
   before(async function () {
-    const why = await shapedLinksUnavailable();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipWithout(this, await shapedLinksUnavailable());
     dir = await tempDir();
     // Both links at once: each has its own namespace and shaper, and neither needs much CPU.
     [fast, slow] = await Promise.all([

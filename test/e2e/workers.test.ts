@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { upload } from '../../src/client/node.js';
-import { md5Of, randomFile, tempDir, eventually } from '../support/fixtures.js';
+import { eventually, md5Of, randomFile, skipWithout, tempDir } from '../support/fixtures.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 import { CLI, exited } from '../support/server.js';
 
@@ -31,11 +31,7 @@ describe('upwire serve --workers', function () {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let primary: ChildProcess | undefined;
   before(async function () {
-    const why = redisUnavailable();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      return this.skip();
-    }
+    skipWithout(this, redisUnavailable());
     redis = await startRedis();
   });
   after(async () => redis?.stop());

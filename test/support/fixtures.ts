@@ -21,6 +21,16 @@ export async function randomFile(dir: string, size: number, name = `file-${size}
   return { path, data, md5: md5Of(data) };
 }
 
+/**
+ * Skips the running suite (from `before`) or test when a component it needs is missing here, and
+ * says which in the output; `why` undefined: the component is there and nothing happens.
+ */
+export function skipWithout(context: Mocha.Context, why: string | undefined): void {
+  if (why === undefined) return;
+  console.log(`      skipped: ${why}`);
+  context.skip();
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `check` returns a truthy value or the time is up. */
