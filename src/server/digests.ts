@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import type { PartialBytes } from './bytes/types.js';
+import { Readable } from 'node:stream';
+import type { ByteStore, PartialBytes } from './bytes/types.js';
 
 /**
  * MD5 checks content against what the client claimed; SHA-256 is kept as a collision-resistant
@@ -50,6 +50,11 @@ export async function digestsOfPartial(bytes: PartialBytes, size: number, choice
     position += data.length;
   }
   return state.digest();
+}
+
+/** The whole of a stored file of `size` bytes (readStored takes an inclusive range, which cannot be empty). */
+export function storedContent(bytes: Pick<ByteStore, 'readStored'>, md5: string, size: number): Readable {
+  return size === 0 ? Readable.from([]) : bytes.readStored(md5, 0, size - 1);
 }
 
 /** SHA-256 of a stream (a stored file). */

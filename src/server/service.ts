@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import {
   chunkCount, UpwireError,
   type ChunkAck, type CompleteStatus, type FileInfo, type NoneStatus, type ParsedChunk,
@@ -9,7 +8,7 @@ import { Admission } from './admission.js';
 import { admitUploader, Completions, entryInfo, entryOf, fileInfo } from './completion.js';
 import type { ServerConfig } from './config.js';
 import type { ByteStore, ByteStoreCapabilities } from './bytes/types.js';
-import { sha256OfStream } from './digests.js';
+import { sha256OfStream, storedContent } from './digests.js';
 import { failpoint } from './failpoints.js';
 import type { UploadEvents } from './events.js';
 import type { UpwireHooks } from './hooks.js';
@@ -525,7 +524,7 @@ export class UploadService {
     if (size === undefined) return false;
     // Verified before the commit. With SHA256=inline its SHA-256 is computed again here, from the stored file.
     const sha256 = this.#deps.config.sha256 === 'inline'
-      ? await sha256OfStream(size === 0 ? Readable.from([]) : bytes.readStored(meta.md5, 0, size - 1))
+      ? await sha256OfStream(storedContent(bytes, meta.md5, size))
       : undefined;
     await this.#finalize(meta, sha256);
     return true;

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ByteStore } from './bytes/types.js';
-import { sha256OfStream } from './digests.js';
+import { sha256OfStream, storedContent } from './digests.js';
 
 /** Files waiting for their SHA-256 at most; a merge beyond leaves its record without one. */
 export const MAX_PENDING_SHA256 = 10_000;
@@ -78,7 +78,7 @@ export class Sha256Records {
       await this.#quiet(since);
       if (this.#closed) return;
       try {
-        this.#reading = size === 0 ? Readable.from([]) : this.#deps.bytes.readStored(md5, 0, size - 1);
+        this.#reading = storedContent(this.#deps.bytes, md5, size);
         const sha256 = await sha256OfStream(this.#reading);
         if (!this.#closed) await this.#deps.record(md5, sha256);
       } catch (err) {
