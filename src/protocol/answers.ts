@@ -149,9 +149,13 @@ function fileMetadata(value: unknown, answer: string): Record<string, string> {
   }
 }
 
-/** A proof of possession asks for at most this many ranges of at most this many bytes each. */
-const MAX_PROOF_RANGES = 16;
+/**
+ * A proof of possession asks for at most this many ranges of at most this many bytes each, and
+ * this many in all (a client reads no more for a proof, whatever a server asks).
+ */
+const MAX_PROOF_RANGES = 1024;
 const MAX_PROOF_RANGE_BYTES = 1 * MiB;
+const MAX_PROOF_BYTES = 16 * MiB;
 
 /** A challenge to prove possession: ascending, disjoint, non-empty byte ranges within the client's own file, few and small. */
 export function parseProveStatus(value: unknown, expected: Expected, answer: string): ProveStatus {
@@ -160,15 +164,17 @@ export function parseProveStatus(value: unknown, expected: Expected, answer: str
   const md5 = sameMd5(field(obj, 'md5'), expected, answer, 'md5');
   const size = sameSize(field(obj, 'size'), expected, answer, 'size');
   const challenge = boundedString(field(obj, 'challenge'), answer, 'challenge', 200, /^[\w.-]+$/);
-  const why = `are not at most ${MAX_PROOF_RANGES} ascending byte ranges of at most ${MAX_PROOF_RANGE_BYTES} bytes within the file`;
+  const why = `are not at most ${MAX_PROOF_RANGES} ascending byte ranges of at most ${MAX_PROOF_RANGE_BYTES} bytes each and ${MAX_PROOF_BYTES} in all, within the file`;
   const list = field(obj, 'ranges');
   if (!Array.isArray(list) || list.length > MAX_PROOF_RANGES) throw bad(answer, 'ranges', why);
   const ranges: Range[] = [];
   let previousEnd = 0;
+  let bytes = 0;
   for (const range of list as unknown[]) {
     if (!Array.isArray(range) || range.length !== 2 || !Number.isSafeInteger(range[0]) || !Number.isSafeInteger(range[1])) throw bad(answer, 'ranges', why);
     const [start, end] = range as [number, number];
-    if (start < previousEnd || start >= end || end > size || end - start > MAX_PROOF_RANGE_BYTES) throw bad(answer, 'ranges', why);
+    bytes += end - start;
+    if (start < previousEnd || start >= end || end > size || end - start > MAX_PROOF_RANGE_BYTES || bytes > MAX_PROOF_BYTES) throw bad(answer, 'ranges', why);
     ranges.push([start, end]);
     previousEnd = end;
   }
@@ -286,8 +292,11 @@ export function parseSnapshot(value: unknown, answer: string): UploadSnapshot {
   if (total > MAX_CHUNKS || received > total) throw bad(answer, 'total/received', 'do not fit the upload');
   if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0) throw bad(answer, 'rate', 'is not a finite rate');
   if (!Array.isArray(clients) || clients.length > MAX_CLIENTS) throw bad(answer, 'clients', `is not a list of at most ${MAX_CLIENTS} ids`);
+  const md5 = sameMd5(field(obj, 'md5'), {}, answer, 'md5');
+  // A server before upload ids sent none: its uploads were keyed by md5.
+  const id = field(obj, 'id') === undefined ? md5 : boundedString(field(obj, 'id'), answer, 'id', 128, /^[0-9a-f-]+$/);
   return {
-    md5: sameMd5(field(obj, 'md5'), {}, answer, 'md5'),
+    id, md5,
     name: fileName(field(obj, 'name'), answer, 'name'),
     size, total, received, bytes, rate,
     clients: (clients as unknown[]).map((id) => boundedString(id, answer, 'clients', 64, /^[\x21-\x7e]+$/)),
@@ -311,5 +320,7 @@ export function parseEnded(value: unknown): EndedEvent {
   const code = field(obj, 'code');
   if (!ENDED_REASONS.includes(reason)) throw bad('ended', 'reason', 'is not aborted, expired or failed');
   if (code !== undefined && !isErrorCode(code)) throw bad('ended', 'code', 'is not an error code');
-  return { md5: sameMd5(field(obj, 'md5'), {}, 'ended', 'md5'), reason: reason as EndedEvent['reason'], ...(code === undefined ? {} : { code }) };
+  const md5 = sameMd5(field(obj, 'md5'), {}, 'ended', 'md5');
+  const id = field(obj, 'id') === undefined ? md5 : boundedString(field(obj, 'id'), 'ended', 'id', 128, /^[0-9a-f-]+$/);
+  return { id, md5, reason: reason as EndedEvent['reason'], ...(code === undefined ? {} : { code }) };
 }

@@ -41,10 +41,13 @@ export const MAX_METADATA_BYTES = 4096;
 
 /**
  * Proof of possession: before a principal is handed a file that others stored, it sends the MD5 of
- * a server-chosen challenge followed by these many byte ranges of its own copy, each this long.
+ * a server-chosen challenge followed by these many byte ranges of its own copy, each this long
+ * (1 MiB read in all, whatever the file's size; a file of 1 MiB or less is asked for whole).
+ * Many small ranges rather than a few large ones: the chance that a partial copy covers all of
+ * them falls with their number (see server/possession.ts).
  */
-export const PROOF_RANGES = 4;
-export const PROOF_RANGE_BYTES = 64 * KiB;
+export const PROOF_RANGES = 256;
+export const PROOF_RANGE_BYTES = 4 * KiB;
 
 /** MD5 of zero bytes: a zero-byte upload has no chunks and merges to this. */
 export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';

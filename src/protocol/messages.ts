@@ -73,6 +73,11 @@ export interface ChunkAck {
 
 /** What observers see of one upload in flight. */
 export interface UploadSnapshot {
+  /**
+   * The upload's id: its md5 in a server that is one shared store; where files belong to
+   * principals, each principal's upload of the same content has an id of its own.
+   */
+  id: string;
   md5: string;
   name: string;
   size: number;
@@ -88,8 +93,8 @@ export interface UploadSnapshot {
 }
 export type ProgressEvent = UploadSnapshot;
 
-/** An upload that ended without a stored file. */
-export interface EndedEvent { md5: string; reason: 'aborted' | 'expired' | 'failed'; code?: ErrorCode }
+/** An upload that ended without a stored file (`id` as in UploadSnapshot). */
+export interface EndedEvent { id: string; md5: string; reason: 'aborted' | 'expired' | 'failed'; code?: ErrorCode }
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: WireError };
 export type Ack<T> = (result: Result<T>) => void;

@@ -54,10 +54,21 @@ export class Access {
     return hostAllowed(headers.host, this.#hosts);
   }
 
-  /** A socket handshake: its origin, host, protocol version, then who it is. Throws the refusal. */
+  /**
+   * A socket handshake: its origin, host, protocol version, then who it is. Throws the refusal.
+   *
+   * With an authorize hook and no ALLOWED_ORIGINS, a browser's socket is let in only from the
+   * server's own origin (Origin naming the Host it was sent to): a hook may trust a cookie, and a
+   * WebSocket is not subject to CORS, so any site a user visits could otherwise open a socket with
+   * that user's cookie (cross-site WebSocket hijacking). A DNS-rebinding page can match Origin and
+   * Host, but the browser sends it the cookies of its own site, never this one's.
+   */
   async socket(headers: IncomingHttpHeaders, auth: Record<string, unknown>, address: string): Promise<Principal> {
     if (!originAllowed(headers.origin, this.config.allowedOrigins) || !this.hostAllowed(headers)) {
       throw new UpwireError('E_FORBIDDEN', 'this origin or host name is not allowed here (ALLOWED_ORIGINS, ALLOWED_HOSTS)');
+    }
+    if (this.authorize && this.config.allowedOrigins === undefined && !sameOrigin(headers.origin, headers.host)) {
+      throw new UpwireError('E_FORBIDDEN', 'a page of another origin may not open a socket here: list it in allowedOrigins');
     }
     if (auth.protocol !== PROTOCOL_VERSION) {
       throw new UpwireError('E_PROTOCOL', `this server speaks protocol ${PROTOCOL_VERSION}; the client states ${JSON.stringify(auth.protocol ?? 1)}`, { server: PROTOCOL_VERSION });
@@ -91,11 +102,24 @@ export class Access {
       throw new UpwireError('E_UNAUTHORIZED', 'refused', {}, { cause: err });
     }
     if (!principal) throw new UpwireError('E_UNAUTHORIZED', 'refused');
-    // Entries are keyed by the id (store/level.ts): no control characters in it.
+    // Entries and uploads are keyed by the id (store/level.ts, upload-id.ts): no control characters,
+    // and well-formed Unicode: a lone surrogate becomes U+FFFD in UTF-8, so "\uD800" would share
+    // the files of "\uFFFD".
     // eslint-disable-next-line no-control-regex
-    if (typeof principal.id !== 'string' || !/^[^\u0000-\u001f\u007f]{1,200}$/.test(principal.id)) {
-      throw new UpwireError('E_INTERNAL', 'the authorize hook must answer a principal with an id of 1 to 200 characters, none a control character');
+    if (typeof principal.id !== 'string' || !principal.id.isWellFormed() || !/^[^\u0000-\u001f\u007f]{1,200}$/.test(principal.id)) {
+      throw new UpwireError('E_INTERNAL', 'the authorize hook must answer a principal with an id of 1 to 200 characters of well-formed Unicode, none a control character');
     }
     return { ...principal, role: principal.role === 'watch' ? 'watch' : 'upload' };
+  }
+}
+
+/** No Origin (not a browser), or an Origin whose host and port are the Host the request was sent to. */
+function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return true;
+  if (host === undefined) return false;
+  try {
+    return new URL(origin).host === new URL(`http://${host}`).host;
+  } catch {
+    return false;
   }
 }

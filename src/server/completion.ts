@@ -1,12 +1,19 @@
 import { parseMetadata, UpwireError, type FileInfo, type Metadata, type ParsedInit } from '../protocol/index.js';
 import type { Principal } from './access.js';
 import type { ByteStore } from './bytes/types.js';
+import { failpoint } from './failpoints.js';
+import type { UploadEvents } from './events.js';
 import type { UpwireHooks } from './hooks.js';
-import type { FileEntry, FileIndex, FileRecord, Uploader, UploadMeta, UploadStateStore } from './store/types.js';
+import type { UploadLedger } from './ledger.js';
+import type { Guard } from './lock/types.js';
+import type { Sha256Records } from './sha256-records.js';
+import type { StoredFiles } from './stored-files.js';
+import type { FileEntry, FileRecord, Uploader, UploadMeta, UploadStateStore } from './store/types.js';
 
 /*
- * The records around a stored file, and the hooks at either end of an upload: who may create one
- * (onUploadCreate), and who is told once it is stored (onUploadComplete, at least once).
+ * The hooks at either end of an upload, and its end: who may create one (onUploadCreate), the
+ * verified file stored with its principal's entry, and who is told once it is (onUploadComplete,
+ * at least once).
  */
 
 type Hooks = Pick<UpwireHooks, 'onUploadCreate' | 'onUploadComplete'> | undefined;
@@ -28,55 +35,53 @@ export async function admitUploader(hooks: Hooks, request: ParsedInit, principal
 
 export interface CompletionDeps {
   uploads: UploadStateStore;
-  files: FileIndex;
   bytes: ByteStore;
+  stored: StoredFiles;
+  ledger: UploadLedger;
+  events: Pick<UploadEvents, 'complete'>;
+  sha256: Sha256Records;
   hooks?: Hooks;
-  fsync: boolean;
+  /** SHA256=background: a stored file without one is queued for its SHA-256 pass. */
+  sha256InBackground: boolean;
 }
 
 /**
- * The end of an upload, in an order a crash can be finished from: the file's record and each
- * uploader's entry (synced with FSYNC on), then the upload marked completed; then onUploadComplete
- * for each uploader, and only then the upload's record forgotten. An upload record found beside its
- * file record (at a start, or on a retry after a hook failed) means the hooks may not have run.
+ * The end of a verified upload, in an order a crash can be finished from (each step is run again
+ * by recovery, and each is idempotent): the file stored and recorded with the principal's entry
+ * (synced with FSYNC on), then the upload marked completed; then onUploadComplete, and only then
+ * the upload's record forgotten. An upload record marked completed (at a start, or on a retry after
+ * the hook failed) means the hook may not have run. All of it under the upload's lock.
  */
 export class Completions {
   constructor(private readonly deps: CompletionDeps) {}
 
-  /** Records the verified file and its uploaders' entries, and marks the upload completed. */
-  async record(meta: UploadMeta, sha256?: string): Promise<FileRecord> {
-    const { files, uploads, fsync } = this.deps;
-    const record: FileRecord = {
-      md5: meta.md5, size: meta.size, name: meta.name, type: meta.type, createdAt: Date.now(),
-      ...(sha256 ? { sha256 } : {}), ...(meta.metadata ? { metadata: meta.metadata } : {}),
-    };
-    await files.putFile(record, fsync);
-    for (const uploader of meta.uploaders ?? []) await files.putEntry(entryOf(uploader, meta.md5, record.createdAt), fsync);
-    await uploads.putUpload({ ...meta, completed: true });
-    return record;
+  async finish(meta: UploadMeta, verified: { attempt?: number; sha256?: string }, guard: Guard): Promise<{ record: FileRecord; entry: FileEntry }> {
+    failpoint('before-rename');
+    const stored = await this.deps.stored.store(meta, verified, guard);
+    failpoint('after-rename');
+    await this.deps.uploads.putUpload({ ...meta, completed: true }, guard.fence);
+    failpoint('before-complete-hook');
+    await this.notify(meta, guard);
+    this.deps.events.complete(fileInfo(stored.record), meta.id);
+    if (stored.record.sha256 === undefined && this.deps.sha256InBackground) this.deps.sha256.add(meta.md5, meta.size);
+    return stored;
   }
 
-  /** After a crash: the entries of a recorded file that are not written yet. */
-  async restoreEntries(meta: UploadMeta): Promise<void> {
-    const { files, fsync } = this.deps;
-    for (const uploader of meta.uploaders ?? []) {
-      if (!(await files.getEntry(uploader.principal.id, meta.md5))) await files.putEntry(entryOf(uploader, meta.md5, Date.now()), fsync);
-    }
-  }
-
-  /** onUploadComplete for each uploader, then the upload is forgotten (call under the md5's lock). */
-  async notify(meta: UploadMeta): Promise<void> {
-    const { files, uploads, bytes, hooks } = this.deps;
+  /** onUploadComplete for the upload's principal (its own entry), then the upload is forgotten. */
+  async notify(meta: UploadMeta, guard: Guard): Promise<void> {
+    const { uploads, bytes, stored, hooks, ledger } = this.deps;
     const hook = hooks?.onUploadComplete;
-    const record = hook && (await files.getFile(meta.md5));
-    if (hook && record) {
-      for (const uploader of meta.uploaders ?? []) {
-        const entry = (await files.getEntry(uploader.principal.id, meta.md5)) ?? entryOf(uploader, meta.md5, record.createdAt);
-        await hook({ principal: uploader.principal, file: entryInfo(entry, fileInfo(record)), metadata: entry.metadata ?? {} });
+    if (hook) {
+      const record = await stored.record(meta.md5, meta.size);
+      if (record) {
+        const entry = entryOf(meta.uploader, meta.md5, record.createdAt);
+        await hook({ principal: meta.uploader.principal, file: entryInfo(entry, fileInfo(record)), metadata: entry.metadata ?? {} });
       }
     }
-    await uploads.deleteUpload(meta.md5);
-    await bytes.removePartial(meta.md5);
+    guard.signal.throwIfAborted();
+    await uploads.deleteUpload(meta.id, guard.fence);
+    await bytes.removePartial(meta.id);
+    ledger.remove(meta.id);
   }
 }
 

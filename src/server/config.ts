@@ -50,6 +50,8 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   /** Redis mode: upload state, locks and watch events in this Redis, shared by every node (DB_DIR unused). */
   redisUrl: string | undefined;
+  /** The longest a hook (authorize, onUploadCreate, onUploadComplete) may take (ms); then the request gets a retryable E_BUSY. */
+  hookTimeoutMs: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -80,6 +82,7 @@ export const DEFAULTS: ServerConfig = {
   trustProxy: 0,
   drainTimeoutMs: 30_000,
   redisUrl: undefined,
+  hookTimeoutMs: 30_000,
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -111,6 +114,7 @@ const SETTINGS = {
   trustProxy: { env: 'TRUST_PROXY', flag: 'trust-proxy', parse: parseTrustProxy },
   drainTimeoutMs: { env: 'DRAIN_TIMEOUT', flag: 'drain-timeout', parse: parseDuration },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', parse: parseRedisUrl },
+  hookTimeoutMs: { env: 'HOOK_TIMEOUT', flag: 'hook-timeout', parse: parseDuration },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export class ConfigError extends Error {

@@ -40,11 +40,15 @@ export class DigestState {
   }
 }
 
-/** The digests of partial bytes as the store holds them now: one sequential read through one reused buffer. */
-export async function digestsOfPartial(bytes: PartialBytes, size: number, choice: DigestChoice): Promise<Digests> {
+/**
+ * The digests of partial bytes as the store holds them now: one sequential read through one reused
+ * buffer. `signal` stops the pass between reads (a merge whose lock was lost must not go on).
+ */
+export async function digestsOfPartial(bytes: PartialBytes, size: number, choice: DigestChoice, signal?: AbortSignal): Promise<Digests> {
   const state = DigestState.start(choice);
   const buffer = new Uint8Array(Math.min(size, 4 * 1024 * 1024));
   for (let position = 0; position < size;) {
+    signal?.throwIfAborted();
     const data = await bytes.read(position, Math.min(buffer.length, size - position), buffer);
     state.update(data);
     position += data.length;

@@ -1,24 +1,29 @@
 import type { EndedEvent, FileInfo, UploadSnapshot } from '../protocol/index.js';
 import type { FileRecord } from './store/types.js';
 
-/** What the upload service tells observers: the watcher hub, metrics and the log implement it. */
+/**
+ * What the upload service tells observers: the watcher hub, metrics and the log implement it.
+ * Property syntax, not method syntax: the checker then holds an implementation's parameters to
+ * these exactly (a method of the same name taking something else is an error, not a silent match).
+ */
 export interface UploadEvents {
   /** An init was answered: a new upload, one resumed, or a file already stored. */
-  initialized(outcome: 'new' | 'resumed' | 'instant', md5: string): void;
+  initialized: (outcome: 'new' | 'resumed' | 'instant', md5: string) => void;
   /** A frame's bytes reached the temp file, taking `seconds`. */
-  written(bytes: number, seconds: number): void;
+  written: (bytes: number, seconds: number) => void;
   /** A chunk was stored (all of its bytes written and its index recorded). */
-  stored(): void;
+  stored: () => void;
   /** Bytes were received for an upload. */
-  progress(snapshot: UploadSnapshot): void;
+  progress: (snapshot: UploadSnapshot) => void;
   /** The content was hashed and compared with the md5 at merge. */
-  verified(seconds: number, ok: boolean): void;
-  complete(file: FileInfo): void;
-  ended(event: EndedEvent): void;
+  verified: (seconds: number, ok: boolean) => void;
+  /** Upload `id` is stored as `file`. */
+  complete: (file: FileInfo, id: string) => void;
+  ended: (event: EndedEvent) => void;
   /** A stored file's bytes were found gone (or of another size): its record was dropped. */
-  lost?(record: FileRecord): void;
-  /** Work the server does on its own (recovery at start in shared mode) failed. */
-  failed?(err: unknown, what: string): void;
+  lost?: (record: FileRecord) => void;
+  /** Work the server does on its own (recovery at start in shared mode, a SHA-256 pass) failed. */
+  failed?: (err: unknown, what: string) => void;
 }
 
 /** One UploadEvents that tells each listener the events it cares for. */
@@ -29,7 +34,7 @@ export function fanOut(...listeners: Partial<UploadEvents>[]): UploadEvents {
     stored: () => listeners.forEach((l) => l.stored?.()),
     progress: (snapshot) => listeners.forEach((l) => l.progress?.(snapshot)),
     verified: (seconds, ok) => listeners.forEach((l) => l.verified?.(seconds, ok)),
-    complete: (file) => listeners.forEach((l) => l.complete?.(file)),
+    complete: (file, id) => listeners.forEach((l) => l.complete?.(file, id)),
     ended: (event) => listeners.forEach((l) => l.ended?.(event)),
     lost: (record) => listeners.forEach((l) => l.lost?.(record)),
     failed: (err, what) => listeners.forEach((l) => l.failed?.(err, what)),

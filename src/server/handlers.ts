@@ -60,11 +60,11 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
       limits.checkInit(request.md5); // a proof reads stored bytes: counted as an init
       return service.prove(request, caller);
     },
-    chunk: async (payload, { socket, intake }) => {
+    chunk: async (payload, { socket, intake, caller }) => {
       const request = parseChunk(payload);
       const release = intake.admit(request.data.length);
       try {
-        return await service.chunk(request, socket.id);
+        return await service.chunk(request, socket.id, caller);
       } finally {
         release();
       }
@@ -76,9 +76,9 @@ function handlers(service: UploadService): Record<RequestName, Handler> {
       return answer;
     },
     status: (payload, { caller }) => service.status(parseMd5Request(payload).md5, caller),
-    abort: async (payload, { limits }) => {
+    abort: async (payload, { limits, caller }) => {
       const { md5 } = parseMd5Request(payload);
-      await service.abort(md5);
+      await service.abort(md5, caller);
       limits.closed(md5);
       return {};
     },
@@ -187,16 +187,18 @@ function dropWhenIdle(socket: UploadSocket, ms: number): { refresh(): void } {
 
 /**
  * Errors of a shared state store that is unreachable for a moment (Redis restarting, a network
- * blip) or of a lock lease lost with it: the request is worth retrying once it is back.
+ * blip), of a lock lease lost with it, or of a write refused because the lock was lost: the
+ * request is worth retrying. upwire's own carry the code E_STORE_UNAVAILABLE; node-redis's keep
+ * the default name, and are told apart by their class.
  */
 const UNAVAILABLE = new Set([
-  'RedisUnavailableError', 'LockLostError', 'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError',
+  'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError',
   'DisconnectsClientError', 'ConnectionTimeoutError', 'SocketTimeoutError', 'TimeoutError', 'ReconnectStrategyError',
 ]);
 
-/** node-redis's errors keep the default name: they are told apart by their class. */
 function isUnavailable(err: unknown): boolean {
   for (let e = err; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === 'E_STORE_UNAVAILABLE') return true;
     if (UNAVAILABLE.has(e.name) || UNAVAILABLE.has(e.constructor.name)) return true;
     // A command in flight on a connection that broke (Redis killed, a network cut).
     if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes((e as NodeJS.ErrnoException).code ?? '')) return true;

@@ -1,4 +1,4 @@
-import type { FileInfo, Metadata } from '../protocol/index.js';
+import { UpwireError, type FileInfo, type Metadata } from '../protocol/index.js';
 import type { Authorize, Principal } from './access.js';
 
 export type { Authorize, AuthorizeRequest, Principal } from './access.js';
@@ -42,4 +42,19 @@ export interface UpwireHooks {
    * next merge (the client gets the error meanwhile). Make it idempotent.
    */
   onUploadComplete?: (event: UploadCompleteEvent) => void | Promise<void>;
+}
+
+/**
+ * `hook` held to `ms`: a call that has not settled by then rejects with a retryable E_BUSY (the hook
+ * itself cannot be stopped; what it does later is ignored). A hung hook then costs one request its
+ * answer for `ms`, not an upload its lock forever, nor a shutdown its end.
+ */
+export function withinTime<A extends unknown[], R>(name: string, ms: number, hook: (...args: A) => R | Promise<R>): (...args: A) => Promise<R> {
+  return (...args) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UpwireError('E_BUSY', `the server's ${name} hook did not answer within ${ms} ms; retry`, { retryAfterMs: 1000 })), ms);
+    });
+    return Promise.race([Promise.resolve().then(() => hook(...args)), late]).finally(() => clearTimeout(timer));
+  };
 }

@@ -1,6 +1,8 @@
 import type { UploadMeta } from './store/types.js';
 
 export interface LedgerEntry {
+  /** The upload's id (see upload-id.ts), and its content's md5. */
+  id: string;
   md5: string;
   size: number;
   /** Bytes of the chunks stored. */
@@ -24,42 +26,42 @@ export class UploadLedger {
   readonly #perAddress = new Map<string, number>();
 
   add(meta: UploadMeta, now = Date.now()): LedgerEntry {
-    this.remove(meta.md5);
+    this.remove(meta.id);
     const received = meta.received ?? 0;
     const entry: LedgerEntry = {
-      md5: meta.md5, size: meta.size, received, createdAt: meta.createdAt, createdBy: meta.createdBy,
+      id: meta.id, md5: meta.md5, size: meta.size, received, createdAt: meta.createdAt, createdBy: meta.createdBy,
       lastBytes: received > 0 ? meta.updatedAt : 0,
       lastSeen: Math.max(meta.updatedAt, Math.min(now, meta.createdAt)),
     };
-    this.#entries.set(meta.md5, entry);
+    this.#entries.set(meta.id, entry);
     if (entry.createdBy !== undefined) this.#perAddress.set(entry.createdBy, this.countFor(entry.createdBy) + 1);
     return entry;
   }
 
-  remove(md5: string): void {
-    const entry = this.#entries.get(md5);
+  remove(id: string): void {
+    const entry = this.#entries.get(id);
     if (!entry) return;
-    this.#entries.delete(md5);
+    this.#entries.delete(id);
     if (entry.createdBy === undefined) return;
     const left = this.countFor(entry.createdBy) - 1;
     if (left > 0) this.#perAddress.set(entry.createdBy, left);
     else this.#perAddress.delete(entry.createdBy);
   }
 
-  get(md5: string): LedgerEntry | undefined {
-    return this.#entries.get(md5);
+  get(id: string): LedgerEntry | undefined {
+    return this.#entries.get(id);
   }
 
   /** Bytes arrived for it (a frame was written); `received` when a chunk was stored. */
-  bytesArrived(md5: string, received?: number, now = Date.now()): void {
-    const entry = this.#entries.get(md5);
+  bytesArrived(id: string, received?: number, now = Date.now()): void {
+    const entry = this.#entries.get(id);
     if (!entry) return;
     entry.lastBytes = entry.lastSeen = now;
     if (received !== undefined) entry.received = received;
   }
 
-  seen(md5: string, now = Date.now()): void {
-    const entry = this.#entries.get(md5);
+  seen(id: string, now = Date.now()): void {
+    const entry = this.#entries.get(id);
     if (entry) entry.lastSeen = Math.max(entry.lastSeen, now);
   }
 

@@ -61,7 +61,8 @@ export class Metrics implements Partial<UploadEvents> {
     this.#completed.inc();
   }
 
-  failed(code: ErrorCode): void {
+  /** A request was answered with an error (not an UploadEvents event: the socket layer calls it). */
+  refused(code: ErrorCode): void {
     this.#failed.inc({ code });
   }
 

@@ -23,7 +23,7 @@ export function observeAnswers(log: Logger, metrics: Metrics): AnswerObserver {
     const md5 = typeof raw === 'string' && MD5_PATTERN.test(raw) ? raw.toLowerCase() : undefined;
     const context = { md5, conn: socket.id, addr: (socket.data as { address?: string }).address ?? socket.handshake.address };
     if (!result.ok) {
-      metrics.failed(result.error.code);
+      metrics.refused(result.error.code);
       let limit = refusals.get(socket);
       if (!limit) refusals.set(socket, (limit = { bucket: new TokenBucket(REFUSALS_LOGGED_PER_SECOND, REFUSALS_BURST), suppressed: 0 }));
       if (limit.bucket.take() > 0) {

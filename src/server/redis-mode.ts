@@ -12,7 +12,8 @@
 import type { Server as IoServer } from 'socket.io';
 import type { RedisLocker } from './lock/redis.js';
 import type { Logger } from './log.js';
-import type { RedisClient, RedisStores } from './store/redis.js';
+import type { RedisClient } from './redis/client.js';
+import type { RedisStores } from './store/redis.js';
 
 export interface RedisState {
   stores: RedisStores;
@@ -25,8 +26,8 @@ export interface RedisState {
 
 /** Connects (a wrong URL or an unreachable Redis fails here, as a start error), checks persistence, and builds the shared pieces. */
 export async function openRedisState(url: string, log: Logger): Promise<RedisState> {
-  const [{ connectRedis, closeRedis, RedisStores }, { RedisLocker }, { createAdapter }] = await Promise.all([
-    import('./store/redis.js'), import('./lock/redis.js'), import('@socket.io/redis-adapter'),
+  const [{ connectRedis, closeRedis }, { RedisStores }, { RedisLocker }, { createAdapter }] = await Promise.all([
+    import('./redis/client.js'), import('./store/redis.js'), import('./lock/redis.js'), import('@socket.io/redis-adapter'),
   ]);
   // An unheard 'error' would crash the process; a Redis restart logs one line per reconnection attempt.
   const onError = (err: Error) => log.warn({ err: err.message }, 'redis connection error; reconnecting');

@@ -86,7 +86,7 @@ export class UploadSession {
 
   private constructor(meta: UploadMeta, deps: SessionDeps) {
     this.meta = meta;
-    this.#bytes = deps.bytes.partial(meta.md5);
+    this.#bytes = deps.bytes.partial(meta.id);
     this.#deps = deps;
     this.#stored = new Uint8Array(meta.total);
     this.#hasher = new PrefixHasher(meta, (i) => this.isStored(i), (i) => this.#readChunk(i), deps.digests);
@@ -102,14 +102,19 @@ export class UploadSession {
     // A zero-byte upload has no chunk to write: its empty file is made now, so the merge commits it like any other.
     if (fresh && meta.size === 0) await session.#bytes.write(0, new Uint8Array(0));
     if (fresh) return session;
-    const indices = await deps.uploads.receivedIndices(meta.md5);
+    const indices = await deps.uploads.receivedIndices(meta.id);
     const needed = indices.reduce((end, i) => Math.max(end, i * meta.chunkSize + session.lengthOf(i)), 0);
     if ((await session.#bytes.size()) < needed) {
-      await deps.uploads.clearChunks(meta.md5);
+      await deps.uploads.clearChunks(meta.id);
     } else {
       for (const index of indices) if (index < meta.total) session.#mark(index);
     }
     return session;
+  }
+
+  /** The upload's id (see upload-id.ts): its state, temp file and lock are kept under it. */
+  get id(): string {
+    return this.meta.id;
   }
 
   get md5(): string {
@@ -121,7 +126,7 @@ export class UploadSession {
    * store): the store is the authority, this session a cache of it.
    */
   async refresh(): Promise<void> {
-    for (const index of await this.#deps.uploads.receivedIndices(this.meta.md5)) {
+    for (const index of await this.#deps.uploads.receivedIndices(this.meta.id)) {
       if (index < this.meta.total && !this.isStored(index)) {
         this.#mark(index);
         this.#hasher.stored(index);
@@ -152,12 +157,12 @@ export class UploadSession {
   }
 
   snapshot(): UploadSnapshot {
-    const { md5, name, size, total } = this.meta;
+    const { id, md5, name, size, total } = this.meta;
     const now = Date.now();
     for (const [client, at] of this.#senders) if (now - at > RECENT_MS) this.#senders.delete(client);
     const bytes = this.receivedBytes + this.#assemblies.writtenBytes;
     const rate = this.#rate.perSecond(now, bytes);
-    return { md5, name, size, total, received: this.receivedCount, bytes, rate, clients: [...this.#senders.keys()] };
+    return { id, md5, name, size, total, received: this.receivedCount, bytes, rate, clients: [...this.#senders.keys()] };
   }
 
   /** Refuses a frame that does not fit this upload's geometry, before anything is written. */
@@ -250,7 +255,8 @@ export class UploadSession {
           if (this.#deps.fsync) await this.#bytes.flush();
           this.meta.updatedAt = Date.now();
           this.meta.received = this.receivedBytes + group.reduce((sum, p) => sum + this.lengthOf(p.index), 0);
-          await this.#deps.uploads.recordChunks(this.meta, group.map((p) => p.index), this.#deps.fsync);
+          const progress = { updatedAt: this.meta.updatedAt, received: this.meta.received };
+          await this.#deps.uploads.recordChunks(this.meta.id, group.map((p) => p.index), progress, this.#deps.fsync);
           failpoint('after-chunk-index');
           for (const p of group) p.resolve();
         } catch (err) {
@@ -278,15 +284,15 @@ export class UploadSession {
   /**
    * Verified when the stored content hashes to the upload's MD5 and the store still holds all of
    * it; undefined otherwise. The hashes are of the bytes as received (no second read), so a temp
-   * file truncated or removed behind our back is caught by its size here. `sealed` (shared mode):
-   * of a sealed copy, read back.
+   * file truncated or removed behind our back is caught by its size here. `attempt` (shared mode):
+   * of sealed copy `attempt`, read back. `signal`: the merge's lock; the pass stops once it is lost.
    */
-  async verify({ sealed = false } = {}): Promise<Verified | undefined> {
-    if (sealed) return this.#verifySealed();
+  async verify({ attempt, signal }: { attempt?: number; signal?: AbortSignal } = {}): Promise<Verified | undefined> {
+    if (attempt !== undefined) return this.#verifySealed(attempt, signal);
     const held = await this.#bytes.size();
     if (held !== this.meta.size) return undefined;
     return this.#verified(this.#deps.verify === 'disk'
-      ? await digestsOfPartial(this.#bytes, held, this.#deps.digests)
+      ? await digestsOfPartial(this.#bytes, held, this.#deps.digests, signal)
       : await this.#hasher.digest());
   }
 
@@ -297,18 +303,21 @@ export class UploadSession {
 
   /**
    * Shared mode's check: this node's frames in flight are written, then the temp file is sealed
-   * (copied where no other node's handle on it reaches) and the copy is read back and hashed; the
-   * commit then stores that copy. (The prefix hash saw only this node's frames.)
+   * (copied where no other node's handle on it reaches) as this attempt's own copy, and the copy is
+   * read back and hashed; the commit then stores that copy and nothing else. (The prefix hash saw
+   * only this node's frames.)
    */
-  async #verifySealed(): Promise<Verified | undefined> {
+  async #verifySealed(attempt: number, signal?: AbortSignal): Promise<Verified | undefined> {
     const { bytes, fsync } = this.#deps;
     if (!bytes.seal) throw new Error('shared state needs a byte store that can seal (the file-system store)');
     await this.settled();
-    const copy = await bytes.seal(this.md5, fsync);
+    signal?.throwIfAborted();
+    const copy = await bytes.seal(this.id, attempt, fsync);
+    failpoint('mid-verification');
     try {
       const size = await copy.size();
       if (size !== this.meta.size) return undefined;
-      return this.#verified(await digestsOfPartial(copy, size, this.#deps.digests));
+      return this.#verified(await digestsOfPartial(copy, size, this.#deps.digests, signal));
     } finally {
       await copy.release();
     }

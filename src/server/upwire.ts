@@ -12,7 +12,7 @@ import type { ByteStore } from './bytes/types.js';
 import { checkSetting, ConfigError, DEFAULTS, type ServerConfig } from './config.js';
 import { fanOut } from './events.js';
 import { registerHandlers } from './handlers.js';
-import type { UploadCompleteEvent, UploadCreateEvent, UpwireHooks } from './hooks.js';
+import { withinTime, type UploadCompleteEvent, type UploadCreateEvent, type UpwireHooks } from './hooks.js';
 import { httpHandler, type HttpHandler } from './http.js';
 import { Intake } from './intake.js';
 import { clientAddress } from './proxy.js';
@@ -161,7 +161,10 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
     const ownBytes = given.bytes ? undefined : new FileSystemBytes(config.uploadDir);
     await ownBytes?.open();
     const bytes = given.bytes ?? ownBytes!;
-    const access = new Access(config, options.hooks?.authorize);
+    // Checked now, not at the first merge: several nodes verify a sealed copy of their own (session.ts).
+    if (redis && !bytes.seal) throw new ConfigError('REDIS_URL: several nodes need a byte store that can seal a copy of an upload (ByteStore.seal), and the one given cannot');
+    const { authorize, onUploadCreate, onUploadComplete } = options.hooks ?? {};
+    const access = new Access(config, authorize && withinTime('authorize', config.hookTimeoutMs, authorize));
     const events = new EventEmitter<UpwireEventMap>();
     // A listener that throws is logged: observing must not fail an upload.
     const emit = <K extends keyof UpwireEventMap>(name: K, ...args: UpwireEventMap[K]) => {
@@ -180,7 +183,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
     const service: UploadService = new UploadService({
       uploads, files, bytes, locker: given.locker ?? redis?.locker ?? new MemoryLocker(),
       events: fanOut(
-        { progress: (s) => hubs.forEach((h) => h.progress(s)), complete: (f) => hubs.forEach((h) => h.complete(f)), ended: (e) => hubs.forEach((h) => h.ended(e)) },
+        { progress: (s) => hubs.forEach((h) => h.progress(s)), complete: (f, id) => hubs.forEach((h) => h.complete(f, id)), ended: (e) => hubs.forEach((h) => h.ended(e)) },
         { progress: (s) => emit('upload:progress', s), ended: (e) => emit('upload:ended', e) },
         metrics, logEndings(log),
       ),
@@ -189,12 +192,12 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
       shared: redis !== undefined,
       hooks: {
         onUploadCreate: async (event) => {
-          const verdict = await options.hooks?.onUploadCreate?.(event);
+          const verdict = onUploadCreate && (await withinTime('onUploadCreate', config.hookTimeoutMs, onUploadCreate)(event));
           emit('upload:created', { ...event, metadata: verdict?.metadata ?? event.metadata });
           return verdict;
         },
         onUploadComplete: async (event) => {
-          await options.hooks?.onUploadComplete?.(event);
+          if (onUploadComplete) await withinTime('onUploadComplete', config.hookTimeoutMs, onUploadComplete)(event);
           emit('upload:completed', event);
         },
       },
@@ -265,7 +268,8 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
       },
       async close() {
         hubs.forEach((hub) => hub.close());
-        await service.close();
+        // A merge or hook under way holds an upload's lock at most hookTimeoutMs (then it fails).
+        await service.close(config.hookTimeoutMs + 5000);
         await ownBytes?.close();
         await level?.close();
         await redis?.close();

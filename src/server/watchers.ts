@@ -10,6 +10,11 @@ const PROGRESS_INTERVAL_MS = 200;
 
 interface Throttle { latest: UploadSnapshot | undefined; timer: NodeJS.Timeout }
 
+/*
+ * State is kept per upload id, rooms per md5: where files belong to principals, two principals'
+ * uploads of the same content are two uploads (two ids), both shown to who watches that md5.
+ */
+
 /**
  * Broadcasts upload events to watchers' rooms, throttled per upload so a fast upload cannot flood
  * them: at most 5 progress events a second per upload, whatever its speed, so a watcher that stops
@@ -31,42 +36,42 @@ export class WatcherHub implements Partial<UploadEvents> {
 
   progress(snapshot: UploadSnapshot): void {
     // Chunks of one group commit complete together and report the same state: send it once.
-    const sent = this.#sent.get(snapshot.md5);
+    const sent = this.#sent.get(snapshot.id);
     if (sent && snapshot.bytes <= sent.bytes && snapshot.received <= sent.received) return;
-    const throttle = this.#throttles.get(snapshot.md5);
+    const throttle = this.#throttles.get(snapshot.id);
     if (throttle) {
       throttle.latest = snapshot;
-      if (snapshot.received === snapshot.total) this.#flush(snapshot.md5);
+      if (snapshot.received === snapshot.total) this.#flush(snapshot.id);
       return;
     }
     this.#emitProgress(snapshot);
-    this.#throttles.set(snapshot.md5, { latest: undefined, timer: this.#arm(snapshot.md5) });
+    this.#throttles.set(snapshot.id, { latest: undefined, timer: this.#arm(snapshot.id) });
   }
 
   /** Each interval: send the latest state if there is one and keep waiting; else stop throttling. */
-  #arm(md5: string): NodeJS.Timeout {
+  #arm(id: string): NodeJS.Timeout {
     return setTimeout(() => {
-      const throttle = this.#throttles.get(md5);
+      const throttle = this.#throttles.get(id);
       if (!throttle) return;
       if (!throttle.latest) {
-        this.#throttles.delete(md5);
+        this.#throttles.delete(id);
         return;
       }
       this.#emitProgress(throttle.latest);
       throttle.latest = undefined;
-      throttle.timer = this.#arm(md5);
+      throttle.timer = this.#arm(id);
     }, PROGRESS_INTERVAL_MS);
   }
 
-  complete(file: FileInfo): void {
-    this.#flush(file.md5);
-    this.#sent.delete(file.md5);
+  complete(file: FileInfo, id: string): void {
+    this.#flush(id);
+    this.#sent.delete(id);
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(file.md5)).emit('complete', { file });
   }
 
   ended(event: EndedEvent): void {
-    this.#flush(event.md5);
-    this.#sent.delete(event.md5);
+    this.#flush(event.id);
+    this.#sent.delete(event.id);
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(event.md5)).emit('ended', event);
   }
 
@@ -76,16 +81,16 @@ export class WatcherHub implements Partial<UploadEvents> {
     this.#sent.clear();
   }
 
-  #flush(md5: string): void {
-    const throttle = this.#throttles.get(md5);
+  #flush(id: string): void {
+    const throttle = this.#throttles.get(id);
     if (!throttle) return;
     clearTimeout(throttle.timer);
-    this.#throttles.delete(md5);
+    this.#throttles.delete(id);
     if (throttle.latest) this.#emitProgress(throttle.latest);
   }
 
   #emitProgress(snapshot: UploadSnapshot): void {
-    this.#sent.set(snapshot.md5, { bytes: snapshot.bytes, received: snapshot.received });
+    this.#sent.set(snapshot.id, { bytes: snapshot.bytes, received: snapshot.received });
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(snapshot.md5)).emit('progress', snapshot);
   }
 }

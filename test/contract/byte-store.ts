@@ -53,7 +53,7 @@ export function byteStoreContract(name: string, create: () => Promise<{ store: B
       await partial.release();
       await partial.write(6, Buffer.from('world'));
       await partial.release();
-      await store.commit(MD5, true);
+      await store.commit(MD5, MD5, { durable: true });
       expect((await readAll(store, MD5, 0, 10)).toString()).to.equal('hello world');
     });
 
@@ -69,7 +69,7 @@ export function byteStoreContract(name: string, create: () => Promise<{ store: B
       const data = randomBytes(70_000);
       await store.partial(MD5).write(0, data);
       expect(await store.storedSize(MD5)).to.equal(undefined);
-      await store.commit(MD5, false);
+      expect(await store.commit(MD5, MD5, { durable: false })).to.equal('stored');
       expect(await store.storedSize(MD5)).to.equal(data.length);
       expect((await readAll(store, MD5, 0, data.length - 1)).equals(data)).to.equal(true);
       expect((await readAll(store, MD5, 1000, 1999)).equals(data.subarray(1000, 2000))).to.equal(true);
@@ -78,7 +78,7 @@ export function byteStoreContract(name: string, create: () => Promise<{ store: B
 
     it('commits an empty file', async () => {
       await store.partial(MD5).write(0, new Uint8Array(0));
-      await store.commit(MD5, true);
+      await store.commit(MD5, MD5, { durable: true });
       expect(await store.storedSize(MD5)).to.equal(0);
     });
 
@@ -88,25 +88,66 @@ export function byteStoreContract(name: string, create: () => Promise<{ store: B
       await store.removePartial(MD5);
       expect(await store.partial(MD5).size()).to.equal(-1);
       expect(await store.partial(OTHER).size()).to.equal(5);
-      await store.commit(OTHER, false);
+      await store.commit(OTHER, OTHER, { durable: false });
       await store.removeStored(OTHER);
       expect(await store.storedSize(OTHER)).to.equal(undefined);
       await store.removePartial(MD5); // twice is harmless
     });
 
-    it('seals (a store that can): the copy keeps the bytes of the moment, later writes do not reach it, commit stores the copy', async function () {
+    it('keeps uploads apart by id: two uploads of one md5 (two principals) have partial bytes of their own', async () => {
+      const [a, b] = [`${MD5}-${'1'.repeat(32)}`, `${MD5}-${'2'.repeat(32)}`];
+      await store.partial(a).write(0, Buffer.from('from a'));
+      await store.partial(b).write(0, Buffer.from('from b, longer'));
+      expect(await store.partial(a).size()).to.equal(6);
+      expect(await store.partial(MD5).size()).to.equal(-1);
+      await store.removePartial(a);
+      expect(await store.partial(b).size()).to.equal(14);
+    });
+
+    it('never replaces a stored file: a second commit of the same md5 answers exists and drops its source', async () => {
+      const first = randomBytes(5000);
+      const [a, b] = [`${MD5}-${'1'.repeat(32)}`, `${MD5}-${'2'.repeat(32)}`];
+      await store.partial(a).write(0, first);
+      await store.partial(b).write(0, randomBytes(3000));
+      expect(await store.commit(a, MD5, { durable: true })).to.equal('stored');
+      expect(await store.commit(b, MD5, { durable: true })).to.equal('exists');
+      expect((await readAll(store, MD5, 0, first.length - 1)).equals(first)).to.equal(true);
+      expect(await store.partial(b).size()).to.equal(-1);
+    });
+
+    it('seals (a store that can): the copy keeps the bytes of the moment, later writes do not reach it, commit stores that copy and never the partial', async function () {
       if (!store.seal) return this.skip(); // only a store meant to be shared by nodes must seal
       const data = randomBytes(80_000);
       const partial = store.partial(MD5);
       await partial.write(0, data);
-      const sealed = await store.seal(MD5, true);
+      const sealed = await store.seal(MD5, 7, true);
       await partial.write(100, Buffer.from('written after the seal, by a node that still held the temp file'));
       expect(await sealed.size()).to.equal(data.length);
       expect(Buffer.from(await sealed.read(0, data.length, new Uint8Array(data.length))).equals(data)).to.equal(true);
       await sealed.release();
-      await store.commit(MD5, true);
+      await store.commit(MD5, MD5, { attempt: 7, durable: true });
       expect((await readAll(store, MD5, 0, data.length - 1)).equals(data)).to.equal(true);
+      // an attempt whose copy is gone fails: the partial bytes are never the fallback
+      const missing = await store.commit(MD5, OTHER, { attempt: 9, durable: true }).then(() => 'stored', () => 'refused');
+      expect(missing).to.equal('refused');
+      expect(await store.storedSize(OTHER)).to.equal(undefined);
+    });
+
+    it('keeps one sealed copy per upload: a new attempt removes the earlier ones, and so does removePartial', async function () {
+      if (!store.seal) return this.skip();
+      const partial = store.partial(MD5);
+      await partial.write(0, Buffer.from('first'));
+      await (await store.seal(MD5, 1, false)).release();
+      await partial.write(0, Buffer.from('again'));
+      await (await store.seal(MD5, 2, false)).release();
+      expect(await store.commit(MD5, OTHER, { attempt: 1, durable: false }).then(() => 'stored', () => 'refused'), 'the earlier copy').to.equal('refused');
+      await store.removePartial(MD5);
       expect(await store.partial(MD5).size()).to.equal(-1);
+      expect(await store.commit(MD5, OTHER, { attempt: 2, durable: false }).then(() => 'stored', () => 'refused'), 'after removePartial').to.equal('refused');
+      await partial.write(0, Buffer.from('third'));
+      await (await store.seal(MD5, 3, false)).release();
+      await store.commit(MD5, OTHER, { attempt: 3, durable: false });
+      expect((await readAll(store, OTHER, 0, 4)).toString()).to.equal('third');
     });
 
     it('reports free space', async () => {

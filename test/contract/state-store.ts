@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import { UploadGone, type FileIndex, type UploadMeta, type UploadStateStore } from '../../src/server/store/types.js';
 
-const meta = (md5: string, total = 10): UploadMeta => ({
-  md5, size: total * 1024, chunkSize: 1024, total, name: `${md5}.bin`, type: 'application/octet-stream', createdAt: 1, updatedAt: 1,
+const uploader = { principal: { id: '*', role: 'upload' as const }, name: 'x.bin', type: 'application/octet-stream' };
+export const meta = (md5: string, total = 10, id = md5): UploadMeta => ({
+  id, md5, size: total * 1024, chunkSize: 1024, total, name: `${md5}.bin`, type: 'application/octet-stream', createdAt: 1, updatedAt: 1, received: 0, uploader,
 });
+const progress = (updatedAt: number, received = 0) => ({ updatedAt, received });
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -20,14 +22,19 @@ export function stateStoreContract(name: string, create: () => Promise<{ uploads
     beforeEach(async () => ({ uploads, files, cleanup } = await create()));
     afterEach(() => cleanup());
 
-    it('keeps uploads by md5 and lists them', async () => {
+    it('keeps uploads by id and lists them; two uploads of one md5 are apart', async () => {
       const a = meta('a'.repeat(32));
       const b = meta('b'.repeat(32), 3);
-      expect(await uploads.getUpload(a.md5)).to.equal(undefined);
+      const a2 = meta('a'.repeat(32), 4, `${'a'.repeat(32)}-${'f'.repeat(32)}`);
+      expect(await uploads.getUpload(a.id)).to.equal(undefined);
       await uploads.putUpload(a);
       await uploads.putUpload(b);
-      expect(await uploads.getUpload(a.md5)).to.deep.equal(a);
-      expect((await all(uploads.listUploads())).map((m) => m.md5).sort()).to.deep.equal([a.md5, b.md5]);
+      await uploads.putUpload(a2);
+      expect(await uploads.getUpload(a.id)).to.deep.equal(a);
+      expect(await uploads.getUpload(a2.id)).to.deep.equal(a2);
+      expect((await all(uploads.listUploads())).map((m) => m.id).sort()).to.deep.equal([a.id, a2.id, b.id]);
+      await uploads.recordChunks(a2.id, [2], progress(2), true);
+      expect(await uploads.receivedIndices(a.id)).to.deep.equal([]);
     });
 
     it('records chunk indices with the new updatedAt, idempotently, per upload', async () => {
@@ -35,35 +42,64 @@ export function stateStoreContract(name: string, create: () => Promise<{ uploads
       const b = meta('b'.repeat(32));
       await uploads.putUpload(a);
       await uploads.putUpload(b);
-      await uploads.recordChunks({ ...a, updatedAt: 5 }, [3, 1], true);
-      await uploads.recordChunks({ ...a, updatedAt: 6 }, [1, 9], false);
-      await uploads.recordChunks(b, [0], true);
-      expect((await uploads.receivedIndices(a.md5)).sort((x, y) => x - y)).to.deep.equal([1, 3, 9]);
-      expect(await uploads.receivedIndices(b.md5)).to.deep.equal([0]);
-      expect((await uploads.getUpload(a.md5))!.updatedAt).to.equal(6);
+      await uploads.recordChunks(a.id, [3, 1], progress(5, 2048), true);
+      await uploads.recordChunks(a.id, [1, 9], progress(6, 3072), false);
+      await uploads.recordChunks(b.id, [0], progress(1), true);
+      expect((await uploads.receivedIndices(a.id)).sort((x, y) => x - y)).to.deep.equal([1, 3, 9]);
+      expect(await uploads.receivedIndices(b.id)).to.deep.equal([0]);
+      expect(await uploads.getUpload(a.id)).to.deep.equal({ ...a, updatedAt: 6, received: 3072 });
+    });
+
+    it('records chunks without writing back anything else of the record (another node may have changed it)', async () => {
+      const a = meta('a'.repeat(32));
+      await uploads.putUpload(a);
+      const changed = { ...a, metadata: { k: 'v' } };
+      await uploads.putUpload(changed); // another node's write of the record
+      await uploads.recordChunks(a.id, [0], progress(9, 1024), true);
+      expect(await uploads.getUpload(a.id)).to.deep.equal({ ...changed, updatedAt: 9, received: 1024 });
+    });
+
+    it('refuses chunks of an upload once it is verified or completed (its merge is under way or done)', async () => {
+      for (const step of [{ verified: { at: 5, attempt: 3 } }, { completed: true }]) {
+        const a = { ...meta('a'.repeat(32)), ...step };
+        await uploads.putUpload(a);
+        const late = await uploads.recordChunks(a.id, [1], progress(7), true).then(() => undefined, (err: unknown) => err);
+        expect(late).to.be.instanceOf(UploadGone);
+        expect(await uploads.receivedIndices(a.id)).to.deep.equal([]);
+        expect(await uploads.getUpload(a.id)).to.deep.equal(a);
+        await uploads.deleteUpload(a.id);
+      }
+    });
+
+    it('keeps a secret per name, the same at every call (when it keeps one)', async function () {
+      if (!uploads.secret) return this.skip();
+      const first = await uploads.secret('possession');
+      expect(first.length).to.equal(32);
+      expect(Buffer.from(await uploads.secret('possession')).equals(Buffer.from(first))).to.equal(true);
+      expect(Buffer.from(await uploads.secret('other')).equals(Buffer.from(first))).to.equal(false);
     });
 
     it('refuses to record chunks of an upload it no longer holds, and keeps nothing of them', async () => {
       const gone = meta('e'.repeat(32));
       await uploads.putUpload(gone);
-      await uploads.deleteUpload(gone.md5);
-      const late = await uploads.recordChunks(gone, [1], true).then(() => undefined, (err: unknown) => err);
+      await uploads.deleteUpload(gone.id);
+      const late = await uploads.recordChunks(gone.id, [1], progress(2), true).then(() => undefined, (err: unknown) => err);
       expect(late).to.be.instanceOf(UploadGone);
-      expect(await uploads.getUpload(gone.md5)).to.equal(undefined);
-      expect(await uploads.receivedIndices(gone.md5)).to.deep.equal([]);
+      expect(await uploads.getUpload(gone.id)).to.equal(undefined);
+      expect(await uploads.receivedIndices(gone.id)).to.deep.equal([]);
     });
 
     it('clears indices, and deletes an upload with its indices', async () => {
       const a = meta('a'.repeat(32));
       await uploads.putUpload(a);
-      await uploads.recordChunks(a, [0, 1, 2], true);
-      await uploads.clearChunks(a.md5);
-      expect(await uploads.receivedIndices(a.md5)).to.deep.equal([]);
-      await uploads.recordChunks(a, [4], true);
-      await uploads.deleteUpload(a.md5);
-      expect(await uploads.getUpload(a.md5)).to.equal(undefined);
-      expect(await uploads.receivedIndices(a.md5)).to.deep.equal([]);
-      await uploads.deleteUpload(a.md5); // twice is harmless
+      await uploads.recordChunks(a.id, [0, 1, 2], progress(2), true);
+      await uploads.clearChunks(a.id);
+      expect(await uploads.receivedIndices(a.id)).to.deep.equal([]);
+      await uploads.recordChunks(a.id, [4], progress(3), true);
+      await uploads.deleteUpload(a.id);
+      expect(await uploads.getUpload(a.id)).to.equal(undefined);
+      expect(await uploads.receivedIndices(a.id)).to.deep.equal([]);
+      await uploads.deleteUpload(a.id); // twice is harmless
     });
 
     it('keeps file records and lists them', async () => {
@@ -93,10 +129,10 @@ export function stateStoreContract(name: string, create: () => Promise<{ uploads
       expect(await all(files.listEntries('nobody'))).to.deep.equal([]);
     });
 
-    it('keeps nested fields of uploads and files (uploaders, metadata) as written', async () => {
-      const a = { ...meta('a'.repeat(32)), metadata: { k: 'v' }, uploaders: [{ principal: { id: 'p', role: 'upload' as const, team: 't' }, name: 'n', type: 'x/y', metadata: { k: 'v' } }], completed: true };
+    it('keeps nested fields of uploads and files (uploader, metadata) as written', async () => {
+      const a = { ...meta('a'.repeat(32)), metadata: { k: 'v' }, uploader: { principal: { id: 'p', role: 'upload' as const, team: 't' }, name: 'n', type: 'x/y', metadata: { k: 'v' } }, completed: true };
       await uploads.putUpload(a);
-      expect(await uploads.getUpload(a.md5)).to.deep.equal(a);
+      expect(await uploads.getUpload(a.id)).to.deep.equal(a);
       const record = { md5: 'c'.repeat(32), size: 5, name: 'x', type: 'text/plain', createdAt: 7, metadata: { a: '' } };
       await files.putFile(record, true);
       expect(await files.getFile(record.md5)).to.deep.equal(record);

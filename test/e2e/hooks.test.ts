@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { upload } from '../../src/client/node.js';
-import { UpwireError, type FileInfo, type ProveStatus } from '../../src/protocol/index.js';
+import { PROOF_RANGE_BYTES, PROOF_RANGES, UpwireError, type FileInfo, type ProveStatus } from '../../src/protocol/index.js';
 import type { UploadCompleteEvent, UploadCreateEvent } from '../../src/server/index.js';
 import { startEmbedded, userTokens, type Embedded } from '../support/embedded.js';
 import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
@@ -181,16 +181,20 @@ describe('hooks: authorize, onUploadCreate, onUploadComplete, per-principal file
       const init = await request(carol, 'init', { md5: file.md5, size: file.data.length, name: 'guess.mov' });
       expect(init.ok && init.status).to.equal('prove');
       const { challenge, ranges } = init as unknown as ProveStatus;
-      expect(ranges).to.have.length(4);
-      expect(ranges.every(([start, end]) => end - start === 65536 && end <= file.data.length)).to.equal(true);
+      expect(ranges).to.have.length(PROOF_RANGES);
+      expect(ranges.every(([start, end]) => end - start === PROOF_RANGE_BYTES && end <= file.data.length)).to.equal(true);
       const wrong = await request(carol, 'prove', { md5: file.md5, size: file.data.length, name: 'guess.mov', challenge, digest: 'f'.repeat(32) });
       expect(!wrong.ok && wrong.error.code).to.equal('E_PROOF');
-      const forged = await request(carol, 'prove', { md5: file.md5, size: file.data.length, name: 'guess.mov', challenge: `${challenge.split('.').slice(0, 2).join('.')}.${'0'.repeat(32)}`, digest: 'f'.repeat(32) });
+      const forged = await request(carol, 'prove', { md5: file.md5, size: file.data.length, name: 'guess.mov', challenge: `${challenge.split('.').slice(0, 3).join('.')}.${'0'.repeat(32)}`, digest: 'f'.repeat(32) });
       expect(!forged.ok && forged.error.code).to.equal('E_PROOF');
-      const merge = await request(carol, 'merge', { md5: file.md5 });
-      expect(!merge.ok && merge.error.code).to.equal('E_FORBIDDEN');
-      const status = await request(carol, 'status', { md5: file.md5 });
-      expect(status.ok && status.status).to.equal('none');
+      // merge and status answer as for content nobody stored
+      const neverStored = md5Of(Buffer.from('never stored'));
+      for (const md5 of [file.md5, neverStored]) {
+        const merge = await request(carol, 'merge', { md5 });
+        expect(!merge.ok && merge.error.code).to.equal('E_UNKNOWN_UPLOAD');
+        const status = await request(carol, 'status', { md5 });
+        expect(status.ok && status.status).to.equal('none');
+      }
     } finally {
       carol.close();
     }

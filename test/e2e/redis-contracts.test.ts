@@ -6,18 +6,17 @@
  */
 import { expect } from 'chai';
 import { LockLostError, RedisLocker } from '../../src/server/lock/redis.js';
-import { closeRedis, connectRedis, RedisStores, RedisUnavailableError, type RedisClient } from '../../src/server/store/redis.js';
-import { UploadGone, type UploadMeta } from '../../src/server/store/types.js';
+import { closeRedis, connectRedis, RedisUnavailableError, type RedisClient } from '../../src/server/redis/client.js';
+import { RedisStores } from '../../src/server/store/redis.js';
+import { StaleFence, UploadGone } from '../../src/server/store/types.js';
 import { lockerContract } from '../contract/locker.js';
-import { stateStoreContract } from '../contract/state-store.js';
+import { meta, stateStoreContract } from '../contract/state-store.js';
 import { eventually, skipWithout, sleep } from '../support/fixtures.js';
 import { startProxy, type Proxy } from '../support/proxy.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 
 const nothing = async () => {};
-const meta = (md5: string): UploadMeta => ({
-  md5, size: 10 * 1024, chunkSize: 1024, total: 10, name: 'x.bin', type: 'application/octet-stream', createdAt: 1, updatedAt: 1,
-});
+const progress = (updatedAt: number) => ({ updatedAt, received: 0 });
 
 /** How long a call took, and how it ended. */
 async function timed(call: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
@@ -72,9 +71,9 @@ describe('Redis state store and locker (a real redis-server)', function () {
     await stores.open();
     const gone = meta('b'.repeat(32));
     await stores.putUpload(gone);
-    await stores.recordChunks(gone, [0], true);
-    await stores.deleteUpload(gone.md5); // another node finished it
-    const late = await stores.recordChunks(gone, [1], true).then(() => undefined, (err: unknown) => err);
+    await stores.recordChunks(gone.id, [0], progress(2), true);
+    await stores.deleteUpload(gone.id); // another node finished it
+    const late = await stores.recordChunks(gone.id, [1], progress(3), true).then(() => undefined, (err: unknown) => err);
     expect(late).to.be.instanceOf(UploadGone);
     expect(await stores.getUpload(gone.md5)).to.equal(undefined);
     expect(await stores.receivedIndices(gone.md5)).to.deep.equal([]);
@@ -132,6 +131,41 @@ describe('Redis state store and locker (a real redis-server)', function () {
       expect(tokens).to.deep.equal([...tokens].sort((x, y) => x - y)); // fencing: granted in increasing order
       await Promise.all(nodes.map((node) => node.close()));
     });
+
+    it('a holder whose lease ran out cannot write once the other node has the lock (fencing), even before that one writes', async () => {
+      const keys = prefix();
+      const stores = new RedisStores(client, { prefix: keys });
+      await stores.open();
+      const [a, b] = [new RedisLocker(client, { prefix: keys, ttlMs: 1000 }), new RedisLocker(other, { prefix: keys, ttlMs: 1000 })];
+      const stalled = await a.acquire('k');
+      await client.del(`${keys}lock:k`); // its lease expired while it stalled (the node did not renew it)
+      const next = await b.acquire('k');
+      const md5 = 'a'.repeat(32);
+      const upload = meta(md5);
+      const stale = { key: 'k', token: stalled.token };
+      const writes: [string, () => Promise<unknown>][] = [
+        ['putUpload', () => stores.putUpload({ ...upload, completed: true }, stale)],
+        ['clearChunks', () => stores.clearChunks(md5, stale)],
+        ['deleteUpload', () => stores.deleteUpload(md5, stale)],
+        ['putFile', () => stores.putFile({ md5, size: 1, name: 'x', type: 'x/y', createdAt: 1 }, true, stale)],
+        ['deleteFile', () => stores.deleteFile(md5, stale)],
+        ['putEntry', () => stores.putEntry({ owner: 'o', md5, name: 'x', type: 'x/y', createdAt: 1 }, true, stale)],
+      ];
+      await stores.putUpload(upload, { key: 'k', token: next.token });
+      await stores.recordChunks(md5, [3], progress(4), true);
+      await stores.putFile({ md5, size: 2, name: 'kept', type: 'x/y', createdAt: 2 }, true, { key: 'k', token: next.token });
+      for (const [name, write] of writes) expect(await write().then(() => undefined, (err: unknown) => err), name).to.be.instanceOf(StaleFence);
+      expect(await stores.getUpload(md5)).to.deep.equal({ ...upload, updatedAt: 4 });
+      expect(await stores.receivedIndices(md5)).to.deep.equal([3]);
+      expect((await stores.getFile(md5))?.name).to.equal('kept');
+      expect(await stores.getEntry('o', md5)).to.equal(undefined);
+      // the holder of the latest grant writes; a write under no lock is not fenced
+      await stores.deleteUpload(md5, { key: 'k', token: next.token });
+      expect(await stores.getUpload(md5)).to.equal(undefined);
+      await next.release();
+      await stalled.release();
+      await Promise.all([a.close(), b.close()]);
+    });
   });
 
   describe('a holder cut off from Redis', () => {
@@ -185,7 +219,7 @@ describe('Redis state store and locker (a real redis-server)', function () {
       const stores = new RedisStores(cutOff, { prefix: prefix(), timeoutMs: 500 });
       await stores.open();
       proxy.blackhole();
-      for (const call of [() => stores.getUpload('a'.repeat(32)), () => stores.recordChunks(meta('a'.repeat(32)), [1], true)]) {
+      for (const call of [() => stores.getUpload('a'.repeat(32)), () => stores.recordChunks('a'.repeat(32), [1], progress(2), true)]) {
         const { ms, error } = await timed(call);
         expect(error).to.be.instanceOf(RedisUnavailableError);
         expect(ms).to.be.within(450, 1500);
@@ -203,10 +237,10 @@ describe('Redis state store and locker (a real redis-server)', function () {
       await stores.open();
       const a = meta('a'.repeat(32));
       await stores.putUpload(a);
-      await stores.recordChunks({ ...a, updatedAt: 9 }, [0, 4, 7], true);
+      await stores.recordChunks(a.id, [0, 4, 7], progress(9), true);
       await redis.kill9();
 
-      const down = await timed(() => stores.recordChunks(a, [5], true));
+      const down = await timed(() => stores.recordChunks(a.id, [5], progress(10), true));
       expect(down.error, 'a call while Redis is down fails').to.be.instanceOf(Error);
       expect(down.ms, 'and fails fast').to.be.below(1000);
 

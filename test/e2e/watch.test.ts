@@ -127,7 +127,7 @@ describe('watching uploads live', () => {
       await ok(socket, 'chunk', { md5: forged, index: 0, total: 1, data: Buffer.alloc(CHUNK) });
       expect((await request(socket, 'merge', { md5: forged })).ok).to.equal(false);
       await eventually(() => seen.ended.length === 2, 5000, 'ended events');
-      expect(seen.ended).to.deep.equal([{ md5, reason: 'aborted' }, { md5: forged, reason: 'failed', code: 'E_CHECKSUM' }]);
+      expect(seen.ended).to.deep.equal([{ id: md5, md5, reason: 'aborted' }, { id: forged, md5: forged, reason: 'failed', code: 'E_CHECKSUM' }]);
     } finally {
       socket.disconnect();
     }
@@ -142,7 +142,7 @@ describe('watching uploads live', () => {
     await ok(socket, 'init', { md5, size: 8, name: 'old.bin' });
     socket.disconnect();
     await eventually(() => seen.ended.length === 1, 10_000, 'expiry');
-    expect(seen.ended[0]).to.deep.equal({ md5, reason: 'expired' });
+    expect(seen.ended[0]).to.deep.equal({ id: md5, md5, reason: 'expired' });
   });
 });
 

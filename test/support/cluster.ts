@@ -31,6 +31,8 @@ export interface ClusterOptions {
   args?: string[];
   /** More environment for every node. */
   env?: Record<string, string>;
+  /** More environment for node `i` only (a failpoint armed on one node, say). */
+  nodeEnv?: (i: number) => Record<string, string>;
 }
 
 export interface Cluster {
@@ -238,7 +240,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const args = ['--upload-dir', uploadDir, '--db-dir', dbDir, '--drain-timeout', '2s', ...(options.args ?? [])];
       // Ports are taken one after the other: two nodes must not be given the same free port.
       const port = await freePort();
-      nodes.push(new NodeProcess(i, port, args, { REDIS_URL: redis.url, ...options.env }, crashes));
+      nodes.push(new NodeProcess(i, port, args, { REDIS_URL: redis.url, ...options.env, ...options.nodeEnv?.(i) }, crashes));
     }
     await Promise.all(nodes.map((node) => node.start()));
     note(`started redis on ${redis.port} and ${count} nodes on ports ${nodes.map((n) => n.port).join(', ')}`);

@@ -112,13 +112,17 @@ describe('client: validators of server answers (protocol/answers.ts)', () => {
   });
 
   it('checks what a watcher is told: snapshots, the watched md5 only, ended events', () => {
-    const snapshot = { md5: MD5, name: 'a.bin', size: SIZE, total: 11, received: 2, bytes: 4000, rate: 1.5, clients: ['abc'] };
+    const snapshot = { id: `${MD5}-${'e'.repeat(32)}`, md5: MD5, name: 'a.bin', size: SIZE, total: 11, received: 2, bytes: 4000, rate: 1.5, clients: ['abc'] };
     expect(parseWatchAnswer({ ok: true, uploads: [snapshot] }, { md5: MD5 }).uploads).to.deep.equal([snapshot]);
+    // a server before upload ids sends none: the md5 was the id
+    const { id: _, ...older } = snapshot;
+    expect(parseWatchAnswer({ ok: true, uploads: [older] }, { md5: MD5 }).uploads).to.deep.equal([{ ...older, id: MD5 }]);
+    expect(code(() => parseWatchAnswer({ uploads: [{ ...snapshot, id: '../x' }] }, {}))).to.equal('E_BAD_ANSWER');
     expect(code(() => parseWatchAnswer({ uploads: [{ ...snapshot, md5: OTHER }] }, { md5: MD5 }))).to.equal('E_BAD_ANSWER');
     expect(code(() => parseWatchAnswer({ uploads: [{ ...snapshot, name: '\x1b[31mred' }] }, {}))).to.equal('E_BAD_ANSWER');
     expect(code(() => parseWatchAnswer({ uploads: [{ ...snapshot, received: 12 }] }, {}))).to.equal('E_BAD_ANSWER');
     expect(code(() => parseWatchAnswer({ uploads: 'all' }, {}))).to.equal('E_BAD_ANSWER');
-    expect(parseEnded({ md5: MD5.toUpperCase(), reason: 'failed', code: 'E_CHECKSUM' })).to.deep.equal({ md5: MD5, reason: 'failed', code: 'E_CHECKSUM' });
+    expect(parseEnded({ md5: MD5.toUpperCase(), reason: 'failed', code: 'E_CHECKSUM' })).to.deep.equal({ id: MD5, md5: MD5, reason: 'failed', code: 'E_CHECKSUM' });
     expect(code(() => parseEnded({ md5: MD5, reason: 'exploded' }))).to.equal('E_BAD_ANSWER');
   });
 });

@@ -13,7 +13,10 @@ const FRAME = MIN_FRAME_SIZE;
 async function session(content: Buffer, verify: 'received' | 'disk' = 'received') {
   const md5 = createHash('md5').update(content).digest('hex');
   const total = Math.ceil(content.length / CHUNK);
-  const meta: UploadMeta = { md5, size: content.length, chunkSize: CHUNK, total, name: 'x', type: 'x', createdAt: 0, updatedAt: 0 };
+  const meta: UploadMeta = {
+    id: md5, md5, size: content.length, chunkSize: CHUNK, total, name: 'x', type: 'x', createdAt: 0, updatedAt: 0,
+    uploader: { principal: { id: '*', role: 'upload' }, name: 'x', type: 'x' },
+  };
   const stores = new MemoryStores();
   const bytes = new MemoryBytes();
   await stores.putUpload(meta);

@@ -9,22 +9,47 @@ import { MemoryBytes } from '../../src/server/bytes/memory.js';
 import { DEFAULTS } from '../../src/server/config.js';
 import { fanOut } from '../../src/server/events.js';
 import { MemoryLocker } from '../../src/server/lock/memory.js';
+import type { Lock, Locker } from '../../src/server/lock/types.js';
 import { UploadService } from '../../src/server/service.js';
 import { MemoryStores } from '../../src/server/store/memory.js';
 
 const CHUNK = MIN_CHUNK_SIZE;
 
+/**
+ * Locks of one process that a test can take away, as a Redis lease is lost when its holder stalls
+ * past the ttl: the holder's signal aborts (and the lock stays queued, as the holder has yet to release).
+ */
+class LosableLocker implements Locker {
+  readonly #inner = new MemoryLocker();
+  readonly #held = new Set<AbortController>();
+
+  async acquire(key: string, signal?: AbortSignal): Promise<Lock> {
+    const lock = await this.#inner.acquire(key, signal);
+    const lost = new AbortController();
+    this.#held.add(lost);
+    return { token: lock.token, signal: lost.signal, release: () => (this.#held.delete(lost), lock.release()) };
+  }
+
+  loseAll(): void {
+    for (const lost of this.#held) lost.abort(Object.assign(new Error('lease lost'), { code: 'E_STORE_UNAVAILABLE' }));
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
 function cluster() {
   const stores = new MemoryStores();
   const bytes = new MemoryBytes();
-  const locker = new MemoryLocker();
+  const locker = new LosableLocker();
   const ended: EndedEvent[] = [];
   const node = () => new UploadService({
     uploads: stores, files: stores, bytes, locker, shared: true,
     events: fanOut({ ended: (e) => ended.push(e) }),
     config: { ...DEFAULTS, chunkSize: CHUNK, fsync: false },
   });
-  return { stores, bytes, ended, a: node(), b: node(), c: node() };
+  return { stores, bytes, locker, ended, a: node(), b: node(), c: node() };
 }
 
 async function sendChunk(node: UploadService, md5: string, content: Buffer, index: number, total: number) {
@@ -73,6 +98,32 @@ describe('shared mode: two nodes over one store', () => {
     expect(files).to.deep.equal([md5]);
   });
 
+  it('a merge whose lock is lost while it verifies stops: nothing stored, nothing recorded, the upload kept for the next merge', async () => {
+    const { a, b, stores, bytes, locker } = cluster();
+    const content = randomBytes(3 * CHUNK);
+    const md5 = createHash('md5').update(content).digest('hex');
+    await a.init({ md5, size: content.length, name: 'x.bin', type: 'x/y' });
+    for (let i = 0; i < 3; i++) await sendChunk(a, md5, content, i, 3);
+    // the sealed copy's first read waits until the lock is lost (a node that stalls mid-verification)
+    const seal = bytes.seal.bind(bytes);
+    bytes.seal = async (id: string, attempt: number) => {
+      const copy = await seal(id, attempt);
+      const read = copy.read.bind(copy);
+      copy.read = async (position, length, into) => {
+        locker.loseAll();
+        return read(position, length, into);
+      };
+      return copy;
+    };
+    const lost = await a.merge(md5).then(() => undefined, (err: unknown) => err);
+    expect((lost as { code?: string })?.code).to.equal('E_STORE_UNAVAILABLE');
+    expect(await bytes.storedSize(md5)).to.equal(undefined);
+    expect(await stores.getFile(md5)).to.equal(undefined);
+    expect((await stores.getUpload(md5))?.verified).to.equal(undefined);
+    bytes.seal = seal;
+    expect((await b.merge(md5)).file.md5).to.equal(md5);
+  });
+
   it('one node at a time sweeps: an expired upload ends once', async () => {
     const { a, b, stores, ended } = cluster();
     const content = randomBytes(2 * CHUNK);
@@ -81,7 +132,7 @@ describe('shared mode: two nodes over one store', () => {
     await sendChunk(a, md5, content, 0, 2);
     const later = Date.now() + DEFAULTS.partialTtlMs + 1000;
     await Promise.all([a.sweep(later), b.sweep(later), a.sweep(later)]);
-    expect(ended.filter((e) => e.md5 === md5)).to.deep.equal([{ md5, reason: 'expired' }]);
+    expect(ended.filter((e) => e.md5 === md5)).to.deep.equal([{ id: md5, md5, reason: 'expired' }]);
     expect(await stores.getUpload(md5)).to.equal(undefined);
   });
 });

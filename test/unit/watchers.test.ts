@@ -10,7 +10,7 @@ function recordingNamespace() {
   return { sent, nsp: { to: () => room } as unknown as Namespace };
 }
 
-const snapshot = (bytes: number, received: number): UploadSnapshot => ({ md5: 'a'.repeat(32), name: 'x', size: 300, total: 3, received, bytes, rate: 0, clients: [] });
+const snapshot = (bytes: number, received: number): UploadSnapshot => ({ id: 'a'.repeat(32), md5: 'a'.repeat(32), name: 'x', size: 300, total: 3, received, bytes, rate: 0, clients: [] });
 
 describe('WatcherHub', () => {
   it('sends the final state when a chunk is recorded after its bytes were counted (same bytes, more chunks)', () => {
@@ -18,7 +18,7 @@ describe('WatcherHub', () => {
     const hub = new WatcherHub(nsp);
     hub.progress(snapshot(300, 2)); // the last chunk's bytes are written, its index not yet recorded
     hub.progress(snapshot(300, 3)); // recorded: the same bytes, one more chunk
-    hub.complete({ md5: 'a'.repeat(32), size: 300, name: 'x', type: 'x/y', url: '/files/x' });
+    hub.complete({ md5: 'a'.repeat(32), size: 300, name: 'x', type: 'x/y', url: '/files/x' }, 'a'.repeat(32));
     hub.close();
     const progress = sent.filter((s) => s.event === 'progress').map((s) => (s.payload as UploadSnapshot).received);
     expect(progress.at(-1)).to.equal(3);

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { constants, copyFile, type FileHandle, mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
+import { constants, copyFile, type FileHandle, link, mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE } from '../../protocol/index.js';
@@ -14,9 +14,12 @@ export interface FileSystemOptions {
 }
 
 /**
- * Bytes in files on one file system: a temp file per md5 under `<root>/.partial/`, and the verified
- * store `<root>/<md5[0..2]>/<md5>`, reached by an atomic rename. Paths are built only from
- * validated md5 strings, never from names. A temp file is open only while bytes flow: at most
+ * Bytes in files on one file system: a temp file per upload under `<root>/.partial/<id>.part`
+ * (sealed copies, in shared mode, under `<root>/.partial/<id>.sealed/<attempt>`), and the verified
+ * store `<root>/<md5[0..2]>/<md5>`, reached by an atomic hard link (then the source is unlinked):
+ * unlike a rename, a link never replaces a stored file, so a merge that lost its lock cannot
+ * overwrite what another stored. Paths are built only from validated md5 strings and upload ids
+ * (hex and '-'), never from names. A temp file is open only while bytes flow: at most
  * `maxOpenFiles` at once, each closed after `idleCloseMs` without use.
  */
 export class FileSystemBytes implements ByteStore {
@@ -59,53 +62,60 @@ export class FileSystemBytes implements ByteStore {
     await Promise.all([...this.#open].map((file) => file.release()));
   }
 
-  tempPath(md5: string): string {
-    return join(this.#partialDir, `${md5}.part`);
+  tempPath(id: string): string {
+    return join(this.#partialDir, `${id}.part`);
   }
 
-  sealedPath(md5: string): string {
-    return join(this.#partialDir, `${md5}.sealed`);
+  sealedPath(id: string, attempt: number): string {
+    return join(this.#sealedDir(id), String(attempt));
+  }
+
+  #sealedDir(id: string): string {
+    return join(this.#partialDir, `${id}.sealed`);
   }
 
   storePath(md5: string): string {
     return join(this.root, md5.slice(0, 2), md5);
   }
 
-  partial(md5: string): PartialBytes {
-    let file = this.#partials.get(md5);
-    if (!file) this.#partials.set(md5, (file = new TempFile(this.tempPath(md5), this)));
+  partial(id: string): PartialBytes {
+    let file = this.#partials.get(id);
+    if (!file) this.#partials.set(id, (file = new TempFile(this.tempPath(id), this)));
     return file;
   }
 
-  async removePartial(md5: string): Promise<void> {
-    await this.#partials.get(md5)?.release();
-    this.#partials.delete(md5);
-    await Promise.all([rm(this.tempPath(md5), { force: true }), rm(this.sealedPath(md5), { force: true })]);
+  async removePartial(id: string): Promise<void> {
+    await this.#partials.get(id)?.release();
+    this.#partials.delete(id);
+    await Promise.all([rm(this.tempPath(id), { force: true }), rm(this.#sealedDir(id), { recursive: true, force: true })]);
   }
 
   /**
    * A copy of the temp file (copy_file_range on Linux: in the kernel, no pass through this
    * process), made before the verification reads it: a handle another node keeps on the temp file
-   * cannot change the copy. The copy replaces any earlier one.
+   * cannot change the copy. Each attempt has its own copy, and a new one removes those of earlier
+   * attempts (failed, or of a node that lost the lock): one copy per upload at most.
    */
-  async seal(md5: string, durable: boolean): Promise<PartialBytes> {
-    await this.#partials.get(md5)?.release();
-    const sealed = new TempFile(this.sealedPath(md5), this);
-    await copyFile(this.tempPath(md5), this.sealedPath(md5));
+  async seal(id: string, attempt: number, durable: boolean): Promise<PartialBytes> {
+    await this.#partials.get(id)?.release();
+    const path = this.sealedPath(id, attempt);
+    await rm(this.#sealedDir(id), { recursive: true, force: true });
+    await mkdir(this.#sealedDir(id), { recursive: true });
+    await copyFile(this.tempPath(id), path);
+    const sealed = new TempFile(path, this);
     if (durable) await sealed.flush();
     return sealed;
   }
 
-  /** Moves the sealed copy when there is one (and drops the temp file), else the temp file. */
-  async commit(md5: string, durable: boolean): Promise<void> {
-    await this.#partials.get(md5)?.release();
-    this.#partials.delete(md5);
+  async commit(id: string, md5: string, { attempt, durable }: { attempt?: number; durable: boolean }): Promise<'stored' | 'exists'> {
+    await this.#partials.get(id)?.release();
+    const source = attempt === undefined ? this.tempPath(id) : this.sealedPath(id, attempt);
     const shard = join(this.root, md5.slice(0, 2));
     await mkdir(shard, { recursive: true });
-    const sealed = await stat(this.sealedPath(md5)).then(() => true, () => false);
-    await rename(sealed ? this.sealedPath(md5) : this.tempPath(md5), this.storePath(md5));
-    if (sealed) await rm(this.tempPath(md5), { force: true });
+    const outcome = await linkNew(source, this.storePath(md5));
+    await rm(source, { force: true });
     if (durable) await syncDirectory(shard);
+    return outcome;
   }
 
   async storedSize(md5: string): Promise<number | undefined> {
@@ -235,6 +245,25 @@ class TempFile implements PartialBytes {
       this.lastUsed = Date.now();
     }
   }
+}
+
+/**
+ * `source` becomes `target` unless `target` exists: a hard link is atomic and fails with EEXIST
+ * rather than replace. On a file system without hard links (some FUSE and SMB mounts), a check and
+ * a rename: not atomic against another node's commit, but both commit verified bytes of one md5.
+ */
+async function linkNew(source: string, target: string): Promise<'stored' | 'exists'> {
+  try {
+    await link(source, target);
+    return 'stored';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return 'exists';
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+  }
+  if (await stat(target).then(() => true, () => false)) return 'exists';
+  await rename(source, target);
+  return 'stored';
 }
 
 async function syncDirectory(path: string): Promise<void> {

@@ -18,30 +18,34 @@ export class MemoryBytes implements ByteStore {
   async open(): Promise<void> {}
   async close(): Promise<void> {}
 
-  partial(md5: string): PartialBytes {
-    return access(this.#partials, md5);
+  partial(id: string): PartialBytes {
+    return access(this.#partials, id);
   }
 
-  /** A copy of the partial bytes, which later writes to the partial do not change. */
-  async seal(md5: string): Promise<PartialBytes> {
-    const entry = this.#partials.get(md5);
+  /** A copy of the partial bytes, which later writes to the partial do not change; earlier attempts' copies go. */
+  async seal(id: string, attempt: number): Promise<PartialBytes> {
+    for (const key of this.#sealed.keys()) if (key.startsWith(`${id}/`)) this.#sealed.delete(key);
+    const entry = this.#partials.get(id);
     const copy = new Growable();
     if (entry) copy.write(0, entry.data.subarray(0, entry.length));
-    this.#sealed.set(md5, copy);
-    return access(this.#sealed, md5);
+    this.#sealed.set(`${id}/${attempt}`, copy);
+    return access(this.#sealed, `${id}/${attempt}`);
   }
 
-  async removePartial(md5: string): Promise<void> {
-    this.#partials.delete(md5);
-    this.#sealed.delete(md5);
+  async removePartial(id: string): Promise<void> {
+    this.#partials.delete(id);
+    for (const key of this.#sealed.keys()) if (key.startsWith(`${id}/`)) this.#sealed.delete(key);
   }
 
-  async commit(md5: string): Promise<void> {
-    const entry = this.#sealed.get(md5) ?? this.#partials.get(md5);
-    if (!entry) throw new Error(`no partial bytes for ${md5}`);
+  async commit(id: string, md5: string, { attempt }: { attempt?: number }): Promise<'stored' | 'exists'> {
+    const key = attempt === undefined ? id : `${id}/${attempt}`;
+    const source = attempt === undefined ? this.#partials : this.#sealed;
+    const entry = source.get(key);
+    if (!entry) throw new Error(`no ${attempt === undefined ? 'partial bytes' : 'sealed copy'} for ${key}`);
+    source.delete(key);
+    if (this.#stored.has(md5)) return 'exists';
     this.#stored.set(md5, entry.data.slice(0, entry.length));
-    this.#partials.delete(md5);
-    this.#sealed.delete(md5);
+    return 'stored';
   }
 
   async storedSize(md5: string): Promise<number | undefined> {

@@ -30,25 +30,34 @@ export interface PartialBytes {
 }
 
 /**
- * Where upload bytes live: partial uploads by md5, and verified files under their md5 once
- * committed. Implementations pass the contract suite in test/contract/byte-store.ts.
+ * Where upload bytes live: partial uploads by upload id (see store/types.ts UploadMeta.id), and
+ * verified files under their md5 once committed. Implementations pass the contract suite in
+ * test/contract/byte-store.ts.
  */
 export interface ByteStore {
   readonly capabilities: ByteStoreCapabilities;
   /** Creates what the store needs, and fails with a clear message when it cannot work (a path on two file systems, say). */
   open(): Promise<void>;
   close(): Promise<void>;
-  /** The partial bytes of `md5`, created empty on the first write. */
-  partial(md5: string): PartialBytes;
-  removePartial(md5: string): Promise<void>;
+  /** The partial bytes of upload `id`, created empty on the first write. */
+  partial(id: string): PartialBytes;
+  /** Removes the partial bytes of `id` and every sealed copy of them. */
+  removePartial(id: string): Promise<void>;
   /**
-   * For a store shared by several nodes: copies the partial bytes of `md5` where writes to the
-   * partial (another node may still hold a handle on it) can no longer reach them, and answers
-   * that copy; `commit` then moves the copy, so what is stored is exactly what was verified.
+   * For a store shared by several nodes: copies the partial bytes of `id` where writes to the
+   * partial (another node may still hold a handle on it) can no longer reach them, as copy
+   * `attempt` (a merge's own: its lock's fencing token), and answers that copy. `commit` with the
+   * same attempt then stores that copy, so what is stored is exactly what this merge verified.
+   * The copies of earlier attempts of `id` are removed: one copy per upload at most.
    */
-  seal?(md5: string, durable: boolean): Promise<PartialBytes>;
-  /** Moves the partial bytes of `md5` (or their sealed copy) to the store, atomically: readers see all of them or none. `durable`: the move survives a power loss. */
-  commit(md5: string, durable: boolean): Promise<void>;
+  seal?(id: string, attempt: number, durable: boolean): Promise<PartialBytes>;
+  /**
+   * Makes the verified bytes of upload `id` the stored file `md5`: its sealed copy `attempt` when
+   * given (never the partial bytes then; it fails if that copy is gone), else its partial bytes.
+   * Atomic (readers see all of the file or none), and it never replaces a stored file: 'exists'
+   * when one is there already, and the source is dropped. `durable`: the move survives a power loss.
+   */
+  commit(id: string, md5: string, options: { attempt?: number; durable: boolean }): Promise<'stored' | 'exists'>;
   /** The size of the stored file, or undefined when there is none. */
   storedSize(md5: string): Promise<number | undefined>;
   /** Bytes `start`..`end` (inclusive) of the stored file. */

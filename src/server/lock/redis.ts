@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpwireError } from '../../protocol/index.js';
-import { redisCall, type RedisClient } from '../store/redis.js';
+import { FENCE_TTL_MS, fenceKey, redisCall, type RedisClient } from '../redis/client.js';
 import type { Lock, Locker } from './types.js';
 
 /*
@@ -10,8 +10,11 @@ import type { Lock, Locker } from './types.js';
  * Keys, under a prefix (default `upwire:`):
  *   <p>lock:<key>  STRING  the holder's random id, expiring after the ttl: the lease
  *   <p>fence       STRING  a counter incremented at every grant: the fencing token. One counter for
- *                          all keys: the tokens of one key still grow with every grant, and no
- *                          counter is left behind for every md5 ever locked.
+ *                          all keys: the tokens of one key still grow with every grant.
+ *   <p>fence:<key> STRING  the token of the key's latest grant, set by the grant itself: the state
+ *                          store refuses a write made under an older token (store/redis.ts), so a
+ *                          holder whose lease ran out cannot write once another holder has the key,
+ *                          even before that one writes anything. Kept a day after the grant.
  *
  * Every step is a small Lua script, so it is atomic in Redis: acquire sets the lease if the key is free
  * (SET NX PX) and returns the next token; renewal extends the lease only if it is still ours
@@ -32,8 +35,10 @@ import type { Lock, Locker } from './types.js';
  * an outage; release never rejects: a lease it could not delete expires within the ttl.
  */
 
-const ACQUIRE = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return redis.call('INCR', KEYS[2]) end
-return 0`;
+const ACQUIRE = `if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[3], token, 'PX', ARGV[3])
+return token`;
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -41,6 +46,9 @@ return 0`;
 
 /** Why `lock.signal` aborted: the lease could not be renewed in time, or another holder has it. */
 export class LockLostError extends Error {
+  /** Retryable: the work it guarded stopped; a new request takes the lock again. */
+  readonly code = 'E_STORE_UNAVAILABLE';
+
   constructor(key: string, why: string) {
     super(`lost the lock on ${key}: ${why}`);
     this.name = 'LockLostError';
@@ -104,7 +112,8 @@ export class RedisLocker implements Locker {
     for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
       if (signal?.aborted || this.#closed) throw aborted();
       const sentAt = performance.now();
-      const token = Number(await this.#eval('acquire', ACQUIRE, [lease, `${this.#prefix}fence`], [id, String(this.#ttlMs)]));
+      const keys = [lease, `${this.#prefix}fence`, fenceKey(this.#prefix, key)];
+      const token = Number(await this.#eval('acquire', ACQUIRE, keys, [id, String(this.#ttlMs), String(FENCE_TTL_MS)]));
       if (token > 0) {
         const lock = new RedisLock(this.#leaseDeps(key, lease, id), token, sentAt);
         if (!signal?.aborted && !this.#closed) return lock;

@@ -16,11 +16,27 @@ export interface Locker {
   close(): Promise<void>;
 }
 
-/** Runs `task` holding the lock on `key`, and releases it whatever happens. */
-export async function withLock<T>(locker: Locker, key: string, task: (lock: Lock) => Promise<T>, signal?: AbortSignal): Promise<T> {
+/**
+ * A lock as the work it guards sees it (the lock's key and fencing token), given to a store's
+ * writes so that a store shared by nodes refuses them once the lock was granted to another holder.
+ */
+export interface Fence { key: string; token: number }
+
+/** What a task run under a lock holds: the fence for its writes, and the signal that says the lock was lost. */
+export interface Guard {
+  readonly fence: Fence;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Runs `task` holding the lock on `key`, and releases it whatever happens. The task gets the
+ * lock's guard: it passes `fence` to the writes it makes and `signal` to long work (a hash pass),
+ * and checks the signal before a step that must not happen once another holder may have the key.
+ */
+export async function withLock<T>(locker: Locker, key: string, task: (guard: Guard) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const lock = await locker.acquire(key, signal);
   try {
-    return await task(lock);
+    return await task({ fence: { key, token: lock.token }, signal: lock.signal });
   } finally {
     await lock.release();
   }

@@ -1,10 +1,12 @@
 import { Level } from 'level';
 import { UpwireError } from '../../protocol/index.js';
-import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadStateStore } from './types.js';
+import { randomBytes } from 'node:crypto';
+import { currentMeta, UploadGone, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadProgress, type UploadStateStore } from './types.js';
 
 /**
- * The embedded default: one LevelDB under DB_DIR holding partial uploads, their received chunk
- * indices (one key per index, so recording a chunk is one small write) and the file index.
+ * The embedded default: one LevelDB under DB_DIR holding partial uploads (by id), their received
+ * chunk indices (one key per index, so recording a chunk is one small write) and the file index.
+ * One process owns it, so its locks cannot be lost and fences are not needed (they are ignored).
  */
 export class LevelStores implements UploadStateStore, FileIndex {
   readonly #db: Level<string, string>;
@@ -12,6 +14,9 @@ export class LevelStores implements UploadStateStore, FileIndex {
   readonly #chunks;
   readonly #files;
   readonly #entries;
+  readonly #secrets;
+  /** One read (or creation) per name, so two callers at once get the same key. */
+  readonly #secretsRead = new Map<string, Promise<Uint8Array>>();
 
   constructor(location: string) {
     this.#db = new Level<string, string>(location);
@@ -20,6 +25,7 @@ export class LevelStores implements UploadStateStore, FileIndex {
     this.#files = this.#db.sublevel<string, FileRecord>('files', { valueEncoding: 'json' });
     // Keyed `<owner>\n<md5>`: an owner's entries are one range (an id has no newline: access.ts).
     this.#entries = this.#db.sublevel<string, FileEntry>('entries', { valueEncoding: 'json' });
+    this.#secrets = this.#db.sublevel<string, string>('secrets', { valueEncoding: 'utf8' });
   }
 
   /** Opens the database; a second server on the same DB_DIR fails here, touching nothing. */
@@ -43,40 +49,57 @@ export class LevelStores implements UploadStateStore, FileIndex {
     return this.#db.close();
   }
 
-  getUpload(md5: string): Promise<UploadMeta | undefined> {
-    return this.#uploads.get(md5);
+  async getUpload(id: string): Promise<UploadMeta | undefined> {
+    const raw = await this.#uploads.get(id);
+    return raw && currentMeta(raw, id);
   }
 
   putUpload(meta: UploadMeta): Promise<void> {
-    return this.#uploads.put(meta.md5, meta);
+    return this.#uploads.put(meta.id, meta);
   }
 
   async *listUploads(): AsyncIterable<UploadMeta> {
-    yield* this.#uploads.values();
+    for await (const [id, raw] of this.#uploads.iterator()) yield currentMeta(raw, id);
   }
 
-  async receivedIndices(md5: string): Promise<number[]> {
-    const keys = await this.#chunks.keys(chunkRange(md5)).all();
-    return keys.map((key) => Number(key.slice(md5.length + 1)));
+  async receivedIndices(id: string): Promise<number[]> {
+    const keys = await this.#chunks.keys(chunkRange(id)).all();
+    return keys.map((key) => Number(key.slice(id.length + 1)));
   }
 
-  async recordChunks(meta: UploadMeta, indices: readonly number[], sync: boolean): Promise<void> {
-    // One process owns this database, and a session's writes end before its upload is forgotten:
-    // the check and the batch cannot be separated by a delete.
-    if ((await this.#uploads.get(meta.md5)) === undefined) throw new UploadGone(meta.md5);
+  async recordChunks(id: string, indices: readonly number[], progress: UploadProgress, sync: boolean): Promise<void> {
+    // One process owns this database, and a session's writes end before its upload is forgotten
+    // or merged: the check and the batch cannot be separated by another write of the record.
+    const raw = await this.#uploads.get(id);
+    if (raw === undefined || raw.verified || raw.completed) throw new UploadGone(id);
     const batch = this.#db.batch();
-    for (const index of indices) batch.put(`${meta.md5}:${index}`, '', { sublevel: this.#chunks });
-    batch.put(meta.md5, meta, { sublevel: this.#uploads });
+    for (const index of indices) batch.put(`${id}:${index}`, '', { sublevel: this.#chunks });
+    batch.put(id, { ...raw, ...progress }, { sublevel: this.#uploads });
     return batch.write({ sync });
   }
 
-  clearChunks(md5: string): Promise<void> {
-    return this.#chunks.clear(chunkRange(md5));
+  clearChunks(id: string): Promise<void> {
+    return this.#chunks.clear(chunkRange(id));
   }
 
-  async deleteUpload(md5: string): Promise<void> {
-    await this.clearChunks(md5);
-    await this.#uploads.del(md5);
+  async deleteUpload(id: string): Promise<void> {
+    await this.clearChunks(id);
+    await this.#uploads.del(id);
+  }
+
+  /** Made at the first call and kept in the database (synced), so it survives restarts. */
+  secret(name: string): Promise<Uint8Array> {
+    let secret = this.#secretsRead.get(name);
+    if (!secret) this.#secretsRead.set(name, (secret = this.#readOrMakeSecret(name)));
+    return secret;
+  }
+
+  async #readOrMakeSecret(name: string): Promise<Uint8Array> {
+    const kept = await this.#secrets.get(name);
+    if (kept !== undefined) return Buffer.from(kept, 'hex');
+    const made = randomBytes(32);
+    await this.#db.batch().put(name, made.toString('hex'), { sublevel: this.#secrets }).write({ sync: true });
+    return made;
   }
 
   getFile(md5: string): Promise<FileRecord | undefined> {
@@ -110,7 +133,10 @@ export class LevelStores implements UploadStateStore, FileIndex {
   }
 }
 
-/** Keys `<md5>:<index>`; ':' sorts just before ';', so this range is exactly one upload's indices. */
-function chunkRange(md5: string) {
-  return { gt: `${md5}:`, lt: `${md5};` };
+/**
+ * Keys `<id>:<index>`; ':' sorts just before ';', so this range is exactly one upload's indices
+ * (an id is hex digits and '-', never ':' or ';', so no id's range holds another's keys).
+ */
+function chunkRange(id: string) {
+  return { gt: `${id}:`, lt: `${id};` };
 }

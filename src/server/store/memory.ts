@@ -1,44 +1,54 @@
-import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadStateStore } from './types.js';
+import { randomBytes } from 'node:crypto';
+import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadProgress, type UploadStateStore } from './types.js';
 
-/** Upload state and file records in memory, nothing durable: for tests and throwaway embedding. */
+/** Upload state and file records in memory, nothing durable: for tests and throwaway embedding. Fences are ignored (one process). */
 export class MemoryStores implements UploadStateStore, FileIndex {
   readonly #uploads = new Map<string, UploadMeta>();
   readonly #chunks = new Map<string, Set<number>>();
   readonly #files = new Map<string, FileRecord>();
   readonly #entries = new Map<string, Map<string, FileEntry>>();
 
-  async getUpload(md5: string): Promise<UploadMeta | undefined> {
-    const meta = this.#uploads.get(md5);
+  readonly #secrets = new Map<string, Uint8Array>();
+
+  async getUpload(id: string): Promise<UploadMeta | undefined> {
+    const meta = this.#uploads.get(id);
     return meta && structuredClone(meta);
   }
 
   async putUpload(meta: UploadMeta): Promise<void> {
-    this.#uploads.set(meta.md5, structuredClone(meta));
+    this.#uploads.set(meta.id, structuredClone(meta));
   }
 
   async *listUploads(): AsyncIterable<UploadMeta> {
     for (const meta of [...this.#uploads.values()]) yield structuredClone(meta);
   }
 
-  async receivedIndices(md5: string): Promise<number[]> {
-    return [...(this.#chunks.get(md5) ?? [])];
+  async receivedIndices(id: string): Promise<number[]> {
+    return [...(this.#chunks.get(id) ?? [])];
   }
 
-  async recordChunks(meta: UploadMeta, indices: readonly number[]): Promise<void> {
-    if (!this.#uploads.has(meta.md5)) throw new UploadGone(meta.md5);
-    let set = this.#chunks.get(meta.md5);
-    if (!set) this.#chunks.set(meta.md5, (set = new Set()));
+  async recordChunks(id: string, indices: readonly number[], progress: UploadProgress): Promise<void> {
+    const meta = this.#uploads.get(id);
+    if (!meta || meta.verified || meta.completed) throw new UploadGone(id);
+    let set = this.#chunks.get(id);
+    if (!set) this.#chunks.set(id, (set = new Set()));
     for (const index of indices) set.add(index);
-    this.#uploads.set(meta.md5, structuredClone(meta));
+    Object.assign(meta, progress);
   }
 
-  async clearChunks(md5: string): Promise<void> {
-    this.#chunks.delete(md5);
+  async clearChunks(id: string): Promise<void> {
+    this.#chunks.delete(id);
   }
 
-  async deleteUpload(md5: string): Promise<void> {
-    this.#chunks.delete(md5);
-    this.#uploads.delete(md5);
+  async deleteUpload(id: string): Promise<void> {
+    this.#chunks.delete(id);
+    this.#uploads.delete(id);
+  }
+
+  async secret(name: string): Promise<Uint8Array> {
+    let secret = this.#secrets.get(name);
+    if (!secret) this.#secrets.set(name, (secret = randomBytes(32)));
+    return secret;
   }
 
   async getFile(md5: string): Promise<FileRecord | undefined> {

@@ -1,31 +1,35 @@
-import { createClient } from 'redis';
-import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadStateStore } from './types.js';
-
-/** KEYS: upload, chunks. ARGV: the meta's JSON, then the indices. 0 when the upload is not recorded. */
-const RECORD_CHUNKS = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if #ARGV > 1 then redis.call('SADD', KEYS[2], unpack(ARGV, 2)) end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1`;
+import { randomBytes } from 'node:crypto';
+import { connectRedis, closeRedis, fenceKey, redisCall, type RedisClient } from '../redis/client.js';
+import {
+  StaleFence, UploadGone,
+  type Fence, type FileEntry, type FileIndex, type FileRecord, type UploadMeta, type UploadProgress, type UploadStateStore,
+} from './types.js';
 
 /*
- * Upload state and the file index in Redis: the state several nodes share (issue 12).
+ * Upload state and the file index in Redis: the state several nodes share.
  *
  * Keys, under a prefix (default `upwire:`, so deployments can share one Redis):
- *   <p>upload:<md5>      STRING  the UploadMeta, as JSON
- *   <p>chunks:<md5>      SET     the received chunk indices, in decimal (SADD of a re-sent chunk changes nothing)
- *   <p>uploads           SET     the md5s with an upload record: listUploads walks it with SSCAN, O(uploads),
+ *   <p>up:<id>           HASH    an upload: `meta` (the UploadMeta as JSON, but its progress), `state`
+ *                                (receiving, verified or completed), and its progress `updatedAt`, `received`
+ *   <p>chunks:<id>       SET     the received chunk indices, in decimal (SADD of a re-sent chunk changes nothing)
+ *   <p>uploads           SET     the ids with an upload record: listUploads walks it with SSCAN, O(uploads),
  *                                never a SCAN of the whole keyspace
  *   <p>file:<md5>        STRING  the FileRecord, as JSON
  *   <p>files             SET     the md5s with a file record
  *   <p>entries:<owner>   HASH    field md5, value the FileEntry as JSON. The owner is the key's last part, so
  *                                no owner (any printable characters, ':' included) can share another's key
+ *   <p>fence:<lock key>  STRING  the token of the latest grant of a lock (see redis/client.ts)
+ *   <p>secret:<name>     STRING  a key made once, in hex (secret())
  *
- * Records are whole JSON strings, not hashes of fields: nested fields (metadata, uploaders) come back
- * exactly as written, and a record is replaced by one SET. A write that touches a record and its index
- * set is one MULTI/EXEC, and recordChunks one script (SADD of the indices with the SET of the meta, only
- * while the upload is recorded): Redis applies either whole, and writes it to the AOF whole, so after a
- * crash both or neither are there.
+ * Records are whole JSON strings: nested fields (metadata, the uploader) come back exactly as
+ * written. Every write is one script, which Redis applies whole and writes to the AOF whole, so
+ * after a crash all of it or none is there:
+ *   - recordChunks adds indices and raises the progress fields only while the upload's state is
+ *     `receiving`, and touches no other field: a node's stale view of the record is never written
+ *     back, and a late chunk cannot bring back an upload another node merged or forgot;
+ *   - the writes made under a lock (an upload's record, a file's record and entries) carry the
+ *     lock's fencing token, and are refused (StaleFence) when the lock was granted again since: a
+ *     node whose lease ran out while it stalled cannot overwrite the next holder's work.
  *
  * Durability. Redis 7.0 (Debian bookworm) cannot be asked to fsync one write (WAITAOF came in 7.2), so
  * `sync` is not honoured per call: a write is durable when acknowledged only if the server runs with
@@ -33,95 +37,72 @@ return 1`;
  * `everysec`, a crash of redis-server alone loses nothing (the AOF was written), a power cut up to a
  * second of acknowledged chunks. open() reads both settings and sets `durable`; it warns, never refuses.
  * Replication is asynchronous: a failover to a replica (Sentinel) can lose acknowledged writes whatever
- * the AOF. Redis Cluster is not supported (a transaction here spans keys of several hash slots).
+ * the AOF. Redis Cluster is not supported (a script here spans keys of several hash slots).
  *
  * Unreachable Redis. A call made while the client is reconnecting fails at once, and one not answered
  * within `timeoutMs` rejects: both with RedisUnavailableError, never a hung upload (the caller answers
- * a retryable E_INTERNAL). Nothing is queued to run after a reconnection, when its caller has given up.
+ * a retryable error). Nothing is queued to run after a reconnection, when its caller has given up.
  * connectRedis() makes the client this expects.
+ *
+ * Records of the version before upload ids (`upload:<md5>` strings) are not read: partial uploads in
+ * flight across that upgrade start over.
  */
 
-/** The client this module works with: node-redis v5 with its default modules and RESP2. */
-export type RedisClient = ReturnType<typeof createClient>;
+/** Refuses (returns -1) a write whose token (ARGV[1], '' for none) is older than the lock's fence (the last KEYS). */
+const FENCED = `local fence = KEYS[#KEYS]
+if ARGV[1] ~= '' and tonumber(ARGV[1]) < tonumber(redis.call('GET', fence) or '0') then return -1 end
+`;
 
-/** A Redis call that could not be made (the client is reconnecting) or was not answered in time. */
-export class RedisUnavailableError extends Error {
-  readonly code = 'E_REDIS_UNAVAILABLE';
+/** KEYS: up, uploads, fence. ARGV: token, id, meta JSON, state, updatedAt, received. */
+const PUT_UPLOAD = `${FENCED}redis.call('HSET', KEYS[1], 'meta', ARGV[3], 'state', ARGV[4], 'updatedAt', ARGV[5], 'received', ARGV[6])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1`;
 
-  constructor(message: string) {
-    super(message);
-    this.name = 'RedisUnavailableError';
-  }
-}
+/** KEYS: up, chunks. ARGV: updatedAt, received, then the indices. 0 when the upload is not receiving. */
+const RECORD_CHUNKS = `if redis.call('HGET', KEYS[1], 'state') ~= 'receiving' then return 0 end
+if #ARGV > 2 then redis.call('SADD', KEYS[2], unpack(ARGV, 3)) end
+for i, field in ipairs({ 'updatedAt', 'received' }) do
+  if tonumber(ARGV[i]) > tonumber(redis.call('HGET', KEYS[1], field) or '0') then redis.call('HSET', KEYS[1], field, ARGV[i]) end
+end
+return 1`;
 
-export interface ConnectOptions {
-  /** Connection errors while it reconnects (the client would crash the process on an unheard 'error'). */
-  onError?: (err: Error) => void;
-  /** How long connecting may take before it fails (ms). */
-  connectTimeoutMs?: number;
-}
+/** KEYS: chunks, fence. ARGV: token. */
+const CLEAR_CHUNKS = `${FENCED}redis.call('DEL', KEYS[1])
+return 1`;
 
-/**
- * A connected client for the stores and the locker: it reconnects forever with a capped backoff
- * (a node outlives a Redis restart), fails commands at once while disconnected (no offline queue: a
- * command queued across an outage would run late, after its caller gave up), and pings every 5 s so an
- * idle connection that a restarted Redis or a firewall dropped is re-made before a request needs it.
- * connect() rejects when Redis cannot be reached in time.
- */
-export async function connectRedis(url: string, { onError = () => {}, connectTimeoutMs = 5000 }: ConnectOptions = {}): Promise<RedisClient> {
-  let first = true;
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    pingInterval: 5000,
-    socket: {
-      connectTimeout: connectTimeoutMs,
-      // The first connection fails fast (a wrong REDIS_URL is a startup error); later ones retry.
-      reconnectStrategy: (retries, cause) => (first ? cause : Math.min(50 * 2 ** retries, 2000)),
-    },
-  });
-  client.on('error', onError);
-  await client.connect();
-  first = false;
-  return client;
-}
+/** KEYS: chunks, up, uploads, fence. ARGV: token, id. */
+const DELETE_UPLOAD = `${FENCED}redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1`;
 
-/**
- * Closes a client in bounded time: at once while it is reconnecting (nothing pending will be
- * answered), else gracefully, waiting for the replies still due for at most `ms`; a connection
- * whose replies never come (half-open) is then let go of, so it cannot keep the process alive.
- */
-export async function closeRedis(client: RedisClient, ms = 5000): Promise<void> {
-  if (!client.isOpen) return;
-  if (!client.isReady) return client.destroy();
-  let timer: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([client.close().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)))]);
-  clearTimeout(timer);
-  if (!closed) client.unref();
-}
+/** KEYS: file, files, fence. ARGV: token, md5, record JSON. */
+const PUT_FILE = `${FENCED}redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1`;
 
-/**
- * Runs one call on `client`, at once or not at all: it fails while the client is not connected (a
- * MULTI would otherwise wait in node-redis's queue for the reconnection even without the offline
- * queue, and run late), and rejects when no answer came within `ms`.
- */
-export function redisCall<T>(client: RedisClient, what: string, ms: number, run: () => Promise<T>): Promise<T> {
-  if (!client.isReady) return Promise.reject(new RedisUnavailableError(`redis is not connected (${what})`));
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RedisUnavailableError(`redis did not answer ${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([run(), late]).finally(() => clearTimeout(timer));
-}
+/** KEYS: file, files, fence. ARGV: token, md5. */
+const DELETE_FILE = `${FENCED}redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1`;
+
+/** KEYS: entries, fence. ARGV: token, md5, entry JSON. */
+const PUT_ENTRY = `${FENCED}redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return 1`;
+
+/** KEYS: secret. ARGV: a new key, kept only if none is there. Returns the one kept. */
+const SECRET = `redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`;
 
 export interface RedisStoresOptions {
-  /** Prepended to every key (default `upwire:`). */
+  /** Prepended to every key (default `upwire:`); the locker's prefix must be the same (fences). */
   prefix?: string;
   /** The longest any call may take before it rejects (ms, default 5000). */
   timeoutMs?: number;
   /** With a URL: connection errors while the client reconnects. */
   onError?: (err: Error) => void;
 }
+
+type UploadState = 'receiving' | 'verified' | 'completed';
 
 export class RedisStores implements UploadStateStore, FileIndex {
   readonly #source: RedisClient | string;
@@ -182,67 +163,87 @@ export class RedisStores implements UploadStateStore, FileIndex {
     return redisCall(redis, what, this.#timeoutMs, () => run(redis));
   }
 
-  #key(kind: 'upload' | 'chunks' | 'file' | 'entries', id: string): string {
+  #key(kind: 'up' | 'chunks' | 'file' | 'entries' | 'secret', id: string): string {
     return `${this.#prefix}${kind}:${id}`;
   }
 
-  async getUpload(md5: string): Promise<UploadMeta | undefined> {
-    return parse(await this.#call('GET', (redis) => redis.get(this.#key('upload', md5))));
+  /** Runs a script; a fenced one (its last key the fence, its first argument the token) throws StaleFence when refused. */
+  async #script(what: string, script: string, keys: string[], args: string[], fence?: Fence): Promise<number> {
+    const result = Number(await this.#call(`EVAL (${what})`, (redis) => redis.eval(script, { keys, arguments: args })));
+    if (result === -1 && fence) throw new StaleFence(fence);
+    return result;
   }
 
-  async putUpload(meta: UploadMeta): Promise<void> {
-    const multi = this.#redis.multi().set(this.#key('upload', meta.md5), JSON.stringify(meta)).sAdd(`${this.#prefix}uploads`, meta.md5);
-    await this.#call('MULTI (put upload)', () => multi.exec());
+  /** The keys and first argument that fence a write: the lock's fence key, and its token ('' for none). */
+  #fence(fence: Fence | undefined): { key: string; token: string } {
+    return fence ? { key: fenceKey(this.#prefix, fence.key), token: String(fence.token) } : { key: fenceKey(this.#prefix, ''), token: '' };
+  }
+
+  async getUpload(id: string): Promise<UploadMeta | undefined> {
+    return parseUpload(await this.#call('HGETALL', (redis) => redis.hGetAll(this.#key('up', id))));
+  }
+
+  async putUpload(meta: UploadMeta, fence?: Fence): Promise<void> {
+    const { updatedAt, received = 0, ...rest } = meta;
+    const state: UploadState = meta.completed ? 'completed' : meta.verified ? 'verified' : 'receiving';
+    const f = this.#fence(fence);
+    await this.#script('put upload', PUT_UPLOAD, [this.#key('up', meta.id), `${this.#prefix}uploads`, f.key],
+      [f.token, meta.id, JSON.stringify(rest), state, String(updatedAt), String(received)], fence);
   }
 
   listUploads(): AsyncIterable<UploadMeta> {
-    return this.#records(`${this.#prefix}uploads`, 'upload');
+    return this.#uploads();
   }
 
-  async receivedIndices(md5: string): Promise<number[]> {
-    const members = await this.#call('SMEMBERS', (redis) => redis.sMembers(this.#key('chunks', md5)));
+  async receivedIndices(id: string): Promise<number[]> {
+    const members = await this.#call('SMEMBERS', (redis) => redis.sMembers(this.#key('chunks', id)));
     return members.map(Number).sort((a, b) => a - b);
   }
 
-  /** `sync` is the server's (see the header): one transaction, fsynced before the reply under appendfsync always. */
-  async recordChunks(meta: UploadMeta, indices: readonly number[], _sync: boolean): Promise<void> {
-    // One script, run whole: the upload must still be recorded (another node may have merged or
-    // forgotten it since this node loaded it), and a late chunk must not bring its record back.
-    const keys = [this.#key('upload', meta.md5), this.#key('chunks', meta.md5)];
-    const recorded = await this.#call('EVAL (record chunks)', (redis) => redis.eval(RECORD_CHUNKS, { keys, arguments: [JSON.stringify(meta), ...indices.map(String)] }));
-    if (recorded !== 1) throw new UploadGone(meta.md5);
+  /** `sync` is the server's (see the header): one script, fsynced before the reply under appendfsync always. */
+  async recordChunks(id: string, indices: readonly number[], { updatedAt, received }: UploadProgress, _sync: boolean): Promise<void> {
+    const recorded = await this.#script('record chunks', RECORD_CHUNKS, [this.#key('up', id), this.#key('chunks', id)],
+      [String(updatedAt), String(received), ...indices.map(String)]);
+    if (recorded !== 1) throw new UploadGone(id);
   }
 
-  async clearChunks(md5: string): Promise<void> {
-    await this.#call('DEL', (redis) => redis.del(this.#key('chunks', md5)));
+  async clearChunks(id: string, fence?: Fence): Promise<void> {
+    const f = this.#fence(fence);
+    await this.#script('clear chunks', CLEAR_CHUNKS, [this.#key('chunks', id), f.key], [f.token], fence);
   }
 
-  /** Indices, meta and its place in the index set go in one transaction: never indices without meta. */
-  async deleteUpload(md5: string): Promise<void> {
-    const multi = this.#redis.multi().del(this.#key('chunks', md5)).del(this.#key('upload', md5)).sRem(`${this.#prefix}uploads`, md5);
-    await this.#call('MULTI (delete upload)', () => multi.exec());
+  /** Indices, meta and its place in the index set go in one script: never indices without meta. */
+  async deleteUpload(id: string, fence?: Fence): Promise<void> {
+    const f = this.#fence(fence);
+    await this.#script('delete upload', DELETE_UPLOAD, [this.#key('chunks', id), this.#key('up', id), `${this.#prefix}uploads`, f.key], [f.token, id], fence);
+  }
+
+  async secret(name: string): Promise<Uint8Array> {
+    const kept = await this.#call('EVAL (secret)', (redis) => redis.eval(SECRET, { keys: [this.#key('secret', name)], arguments: [randomBytes(32).toString('hex')] }));
+    return Buffer.from(String(kept), 'hex');
   }
 
   async getFile(md5: string): Promise<FileRecord | undefined> {
     return parse(await this.#call('GET', (redis) => redis.get(this.#key('file', md5))));
   }
 
-  async putFile(record: FileRecord, _sync: boolean): Promise<void> {
-    const multi = this.#redis.multi().set(this.#key('file', record.md5), JSON.stringify(record)).sAdd(`${this.#prefix}files`, record.md5);
-    await this.#call('MULTI (put file)', () => multi.exec());
+  async putFile(record: FileRecord, _sync: boolean, fence?: Fence): Promise<void> {
+    const f = this.#fence(fence);
+    await this.#script('put file', PUT_FILE, [this.#key('file', record.md5), `${this.#prefix}files`, f.key], [f.token, record.md5, JSON.stringify(record)], fence);
   }
 
-  async deleteFile(md5: string): Promise<void> {
-    const multi = this.#redis.multi().del(this.#key('file', md5)).sRem(`${this.#prefix}files`, md5);
-    await this.#call('MULTI (delete file)', () => multi.exec());
+  async deleteFile(md5: string, fence?: Fence): Promise<void> {
+    const f = this.#fence(fence);
+    await this.#script('delete file', DELETE_FILE, [this.#key('file', md5), `${this.#prefix}files`, f.key], [f.token, md5], fence);
   }
 
   listFiles(): AsyncIterable<FileRecord> {
-    return this.#records(`${this.#prefix}files`, 'file');
+    return this.#files();
   }
 
-  async putEntry(entry: FileEntry, _sync: boolean): Promise<void> {
-    await this.#call('HSET', (redis) => redis.hSet(this.#key('entries', entry.owner), entry.md5, JSON.stringify(entry)));
+  async putEntry(entry: FileEntry, _sync: boolean, fence?: Fence): Promise<void> {
+    const f = this.#fence(fence);
+    await this.#script('put entry', PUT_ENTRY, [this.#key('entries', entry.owner), f.key], [f.token, entry.md5, JSON.stringify(entry)], fence);
   }
 
   async getEntry(owner: string, md5: string): Promise<FileEntry | undefined> {
@@ -255,24 +256,48 @@ export class RedisStores implements UploadStateStore, FileIndex {
     yield* entries.sort((a, b) => (a.md5 < b.md5 ? -1 : 1));
   }
 
+  async *#files(): AsyncIterable<FileRecord> {
+    for await (const page of this.#pages(`${this.#prefix}files`)) {
+      const values = await this.#call('MGET', (redis) => redis.mGet(page.map((md5) => this.#key('file', md5))));
+      for (const value of values) if (value !== null) yield JSON.parse(value) as FileRecord;
+    }
+  }
+
+  async *#uploads(): AsyncIterable<UploadMeta> {
+    for await (const page of this.#pages(`${this.#prefix}uploads`)) {
+      const multi = this.#redis.multi();
+      for (const id of page) multi.hGetAll(this.#key('up', id));
+      const records = (await this.#call('MULTI (HGETALL)', () => multi.exec())) as unknown as Record<string, string>[];
+      for (const record of records) {
+        const meta = parseUpload(record);
+        if (meta) yield meta;
+      }
+    }
+  }
+
   /**
-   * The records named in an index set, a page at a time (SSCAN, then one MGET per page). SSCAN may
-   * name a member twice (while Redis rehashes the set), so members already seen are skipped; a
-   * member whose record is gone (deleted meanwhile) is too.
+   * The members of an index set, a page at a time (SSCAN). SSCAN may name a member twice (while
+   * Redis rehashes the set): members already seen are skipped. A member whose record is gone
+   * (deleted meanwhile) is skipped by the caller.
    */
-  async *#records<T>(index: string, kind: 'upload' | 'file'): AsyncIterable<T> {
+  async *#pages(index: string): AsyncIterable<string[]> {
     const seen = new Set<string>();
     let cursor = '0';
     do {
       const page = await this.#call('SSCAN', (redis) => redis.sScan(index, cursor, { COUNT: 256 }));
       cursor = page.cursor;
-      const fresh = page.members.filter((md5) => !seen.has(md5));
-      if (fresh.length === 0) continue;
-      for (const md5 of fresh) seen.add(md5);
-      const values = await this.#call('MGET', (redis) => redis.mGet(fresh.map((md5) => this.#key(kind, md5))));
-      for (const value of values) if (value !== null) yield JSON.parse(value) as T;
+      const fresh = page.members.filter((member) => !seen.has(member));
+      for (const member of fresh) seen.add(member);
+      if (fresh.length > 0) yield fresh;
     } while (cursor !== '0');
   }
+}
+
+/** An upload's hash as stored: its meta JSON with its progress fields; undefined when there is none. */
+function parseUpload(hash: Record<string, string> | null | undefined): UploadMeta | undefined {
+  if (!hash || hash.meta === undefined) return undefined;
+  const meta = JSON.parse(hash.meta) as UploadMeta;
+  return { ...meta, updatedAt: Number(hash.updatedAt), received: Number(hash.received) };
 }
 
 function parse<T>(value: string | null | undefined): T | undefined {

@@ -1,5 +1,8 @@
 import type { Metadata } from '../../protocol/index.js';
 import type { Principal } from '../access.js';
+import type { Fence } from '../lock/types.js';
+
+export type { Fence } from '../lock/types.js';
 
 /** A principal taking part in an upload, with the name, type and metadata it gave. */
 export interface Uploader {
@@ -9,8 +12,14 @@ export interface Uploader {
   metadata?: Metadata;
 }
 
-/** A partial upload as recorded: the chunk geometry is fixed at creation. */
+/**
+ * A partial upload as recorded: the chunk geometry is fixed at creation. It belongs to one
+ * principal (its `uploader`), and is kept under its `id`: the md5 in a server that is one shared
+ * store, `<md5>-<tag of the principal>` where files belong to principals (see upload-id.ts), so no
+ * principal can reach another's upload in progress by naming the same content.
+ */
 export interface UploadMeta {
+  id: string;
   md5: string;
   size: number;
   chunkSize: number;
@@ -25,14 +34,34 @@ export interface UploadMeta {
   /** The address of the client that created it, for the per-address cap. */
   createdBy?: string;
   metadata?: Metadata;
-  /** Who created it, then who joined it (an init of the same content by another principal), at most MAX_UPLOADERS. */
-  uploaders?: Uploader[];
+  /** The principal it belongs to, with the name, type and metadata it gave. */
+  uploader: Uploader;
   /**
-   * The bytes are committed and the file recorded; what remains is telling onUploadComplete, once
-   * per uploader, and forgetting this record. Set before the hook runs, so a crash repeats it.
+   * The content hashed to the md5 and is about to be committed: set (durably) before the commit,
+   * so that after a crash only an upload whose own bytes were verified is finished into a stored
+   * file. `attempt`: the sealed copy that was verified (shared mode; see ByteStore.seal).
+   */
+  verified?: { at: number; attempt?: number };
+  /**
+   * The bytes are committed and the file recorded; what remains is telling onUploadComplete and
+   * forgetting this record. Set before the hook runs, so a crash repeats it.
    */
   completed?: boolean;
 }
+
+/**
+ * A record as an earlier version wrote it, made current: keyed by md5 (no `id`), and with a list
+ * of `uploaders` (principals could join another's upload then; now an upload is one principal's,
+ * and only the one who created it is kept) or none (before principals, the shared principal).
+ */
+export function currentMeta(raw: UploadMeta & { uploaders?: Uploader[] }, id: string): UploadMeta {
+  const { uploaders, ...meta } = raw;
+  const uploader = raw.uploader ?? uploaders?.[0] ?? { principal: { id: '*', role: 'upload' }, name: raw.name, type: raw.type, ...(raw.metadata ? { metadata: raw.metadata } : {}) };
+  return { ...meta, id: raw.id ?? id, uploader };
+}
+
+/** What recording chunks changes of an upload's record: when the last chunk came, and the bytes stored. */
+export interface UploadProgress { updatedAt: number; received: number }
 
 /** A verified file in the store. */
 export interface FileRecord {
@@ -57,13 +86,28 @@ export interface FileEntry {
 }
 
 /**
- * recordChunks of an upload the store no longer holds: a store shared by several nodes, where
- * another node merged or forgot it since this one loaded it. Its bytes are not wanted.
+ * recordChunks of an upload the store no longer holds, or that is verified (its merge under way):
+ * a store shared by several nodes, where another node merged or forgot it since this one loaded
+ * it. Its bytes are not wanted.
  */
 export class UploadGone extends Error {
   override name = 'UploadGone';
-  constructor(readonly md5: string) {
-    super(`the upload ${md5} is no longer recorded`);
+  constructor(readonly id: string) {
+    super(`the upload ${id} is no longer receiving chunks`);
+  }
+}
+
+/**
+ * A write made under a lock (its Fence, see lock/types.ts) that was granted to another holder
+ * since: a store shared by several nodes refuses it, so a node that lost its lease while it stalled
+ * cannot overwrite what the next holder did. Nothing was written. Stores of one process ignore
+ * fences (a lock there cannot be lost).
+ */
+export class StaleFence extends Error {
+  override name = 'StaleFence';
+  readonly code = 'E_STORE_UNAVAILABLE';
+  constructor(readonly fence: Fence) {
+    super(`the lock on ${fence.key} was granted again since token ${fence.token}: this write is refused`);
   }
 }
 
@@ -72,31 +116,39 @@ export class UploadGone extends Error {
  * Implementations must make `recordChunks` atomic: after a crash, an index is either recorded or not.
  */
 export interface UploadStateStore {
-  getUpload(md5: string): Promise<UploadMeta | undefined>;
-  putUpload(meta: UploadMeta): Promise<void>;
+  getUpload(id: string): Promise<UploadMeta | undefined>;
+  /** Writes the whole record (creation, and the verified and completed steps of a merge). */
+  putUpload(meta: UploadMeta, fence?: Fence): Promise<void>;
   listUploads(): AsyncIterable<UploadMeta>;
-  receivedIndices(md5: string): Promise<number[]>;
+  receivedIndices(id: string): Promise<number[]>;
   /**
-   * Records indices and the upload's new updatedAt together. `sync`: durable before resolving.
-   * Rejects with UploadGone, recording nothing, when the upload is no longer recorded (in a store
-   * shared by nodes: another node merged or forgot it).
+   * Records indices and the upload's progress together, changing no other field of its record.
+   * `sync`: durable before resolving. Rejects with UploadGone, recording nothing, when the upload
+   * is not recorded or no longer receiving (verified or completed: in a store shared by nodes,
+   * another node merged or forgot it).
    */
-  recordChunks(meta: UploadMeta, indices: readonly number[], sync: boolean): Promise<void>;
+  recordChunks(id: string, indices: readonly number[], progress: UploadProgress, sync: boolean): Promise<void>;
   /** Forgets every recorded index (the bytes behind them are no longer trusted). */
-  clearChunks(md5: string): Promise<void>;
+  clearChunks(id: string, fence?: Fence): Promise<void>;
   /** Forgets the upload: indices first, so a crash in between never leaves indices without meta. */
-  deleteUpload(md5: string): Promise<void>;
+  deleteUpload(id: string, fence?: Fence): Promise<void>;
+  /**
+   * A random key of 32 bytes made once under `name` and kept: the same for every node that shares
+   * the store, and after a restart (proofs of possession are derived from it). Optional: without
+   * it, each process makes its own.
+   */
+  secret?(name: string): Promise<Uint8Array>;
 }
 
 /** The index of verified files. */
 export interface FileIndex {
   getFile(md5: string): Promise<FileRecord | undefined>;
-  putFile(record: FileRecord, sync: boolean): Promise<void>;
+  putFile(record: FileRecord, sync: boolean, fence?: Fence): Promise<void>;
   /** Forgets a record (its bytes are gone). */
-  deleteFile(md5: string): Promise<void>;
+  deleteFile(md5: string, fence?: Fence): Promise<void>;
   listFiles(): AsyncIterable<FileRecord>;
   /** Records a principal's entry for a stored file (replacing its earlier one). */
-  putEntry(entry: FileEntry, sync: boolean): Promise<void>;
+  putEntry(entry: FileEntry, sync: boolean, fence?: Fence): Promise<void>;
   getEntry(owner: string, md5: string): Promise<FileEntry | undefined>;
   /** The principal's entries, by md5. */
   listEntries(owner: string): AsyncIterable<FileEntry>;
