@@ -4,13 +4,18 @@
  * client, and a client-only install has none of the server's packages (they are optional peer
  * dependencies), so loading the server for them would fail.
  */
+import { reportFailure } from './start-failure.js';
 
 /** The optional peer dependencies `upwire serve` needs, for the one line that says what to install. */
 const SERVER_PACKAGES = ['socket.io', 'level', 'pino', 'pino-pretty', 'prom-client'];
 /** And those of Redis mode (REDIS_URL), also optional peers. */
 const REDIS_PACKAGES = ['redis', '@socket.io/redis-adapter'];
 /** Errors whose message is meant for the user: one line, no stack. Matched by name, so this file loads none of their modules. */
-const USER_ERRORS = new Set(['UsageError', 'ConfigError', 'UpwireError']);
+const USER_ERRORS = new Set(['UsageError', 'ConfigError', 'UpwireError', 'MissingPackageError']);
+
+class MissingPackageError extends Error {
+  override name = 'MissingPackageError';
+}
 
 async function usage(): Promise<string> {
   const [{ UPLOAD_USAGE }, { WATCH_USAGE }] = await Promise.all([import('./upload-command.js'), import('./watch-command.js')]);
@@ -46,9 +51,10 @@ async function serve(argv: string[]): Promise<number> {
   } catch (err) {
     const missing = missingServerPackage(err);
     if (missing === undefined) throw err;
-    if (REDIS_PACKAGES.includes(missing)) console.error(`upwire: Redis mode (REDIS_URL) needs ${missing}: npm install ${REDIS_PACKAGES.join(' ')}`);
-    else console.error(`upwire: serve needs the server's packages (${missing} is missing): npm install ${SERVER_PACKAGES.join(' ')}`);
-    return 2;
+    // Thrown, not printed: a worker of `serve --workers` hands the line to its primary like any other.
+    throw new MissingPackageError(REDIS_PACKAGES.includes(missing)
+      ? `Redis mode (REDIS_URL) needs ${missing}: npm install ${REDIS_PACKAGES.join(' ')}`
+      : `serve needs the server's packages (${missing} is missing): npm install ${SERVER_PACKAGES.join(' ')}`);
   }
 }
 
@@ -77,7 +83,7 @@ main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (err: unknown) => {
     const known = USER_ERRORS.has((err as Error | undefined)?.name ?? '') || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    console.error(`upwire: ${known ? (err as Error).message : String((err as Error).stack ?? err)}`);
-    process.exitCode = 2;
+    // A worker of `serve --workers` hands the line to its primary and exits; any other process prints it.
+    reportFailure(`upwire: ${known ? (err as Error).message : String((err as Error).stack ?? err)}`, 2);
   },
 );

@@ -5,11 +5,13 @@ import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { parseMd5, UpwireError } from '../protocol/index.js';
+import { parseMd5, UpwireError, type ErrorCode } from '../protocol/index.js';
+import { bearerToken } from './auth.js';
 import type { Access, Principal } from './access.js';
 import type { ByteStore } from './bytes/types.js';
 import type { Metrics } from './metrics.js';
 import { clientAddress } from './proxy.js';
+import { parseTarget, type Target } from './request-target.js';
 import { entryInfo, fileInfo } from './completion.js';
 import type { FileIndex, FileRecord } from './store/types.js';
 
@@ -26,6 +28,8 @@ export interface HttpDeps {
   page: () => { socketPath: string; namespace: string };
   /** Proxies in front whose X-Forwarded-For is believed (TRUST_PROXY; see proxy.ts). */
   trustProxy: number;
+  /** Told when /readyz finds a check failing (once per new failure, not per probe), for a warning in the log. */
+  log?: (message: string, details: Record<string, unknown>) => void;
 }
 
 /** node:http's request listener, and Express's and Connect's middleware: `next` is called for what upwire does not serve. */
@@ -46,36 +50,46 @@ export function httpHandler(deps: HttpDeps, basePath = ''): HttpHandler {
   const prefix = basePath.replace(/\/+$/, '');
   if (prefix !== '' && !prefix.startsWith('/')) throw new Error(`basePath must start with / (got ${JSON.stringify(basePath)})`);
   const under = (path: string) => path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`);
+  const readiness = readinessLog(deps.log);
   return (req, res, next) => {
     const raw = req.url ?? '/';
     // Express and Connect strip the mount path from req.url and keep the whole in originalUrl.
     const original = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? raw;
     let inside: string | undefined = raw;
     if (prefix !== '') inside = under(raw) ? raw.slice(prefix.length) || '/' : original !== raw && under(original) ? raw : undefined;
-    const url = inside === undefined ? undefined : new URL(inside.startsWith('/') ? inside : `/${inside}`, 'http://localhost');
-    if (!url || !ROUTES.test(url.pathname)) {
-      if (next) return next();
-      return sendError(res, 404, 'E_NOT_FOUND', 'not found');
+    if (inside === undefined) return notOurs(res, next);
+    const target = parseTarget(inside.startsWith('/') ? inside : `/${inside}`);
+    if (!target) {
+      // Middleware at the root of an application (no basePath, no mount) shares every path with
+      // it: a path upwire refuses may be the application's. Inside a mount, or alone, it is upwire's.
+      if (next && prefix === '' && original === raw) return next();
+      return sendError(res, 400, 'E_BAD_REQUEST', 'the request path has an empty or dot segment, an encoded slash or a backslash');
     }
+    if (!ROUTES.test(target.path)) return notOurs(res, next);
     // The page's URLs are relative: at /uploads (no slash) they would resolve outside the mount.
     const originalPath = original.split('?')[0]!;
-    if (url.pathname === '/' && prefix !== '' && !originalPath.endsWith('/')) {
-      res.writeHead(308, { Location: `${originalPath}/${url.search}` }).end();
+    if (target.path === '/' && prefix !== '' && !originalPath.endsWith('/')) {
+      res.writeHead(308, { Location: `${originalPath}/${target.search}` }).end();
       return;
     }
-    route(req, res, url, deps).catch((err: unknown) => {
+    route(req, res, target, deps, readiness).catch((err: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'E_INTERNAL', message: 'internal server error' } });
       else res.destroy(err as Error);
     });
   };
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, url: URL, deps: HttpDeps): Promise<void> {
-  const { pathname } = url;
+function notOurs(res: ServerResponse, next: ((err?: unknown) => void) | undefined): void {
+  if (next) return next();
+  sendError(res, 404, 'E_NOT_FOUND', 'not found');
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, target: Target, deps: HttpDeps, readiness: ReadinessLog): Promise<void> {
+  const pathname = target.path;
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'E_BAD_REQUEST', 'method not allowed');
   // Liveness: the process answers. Readiness: it can read its records and write its files.
   if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
-  if (pathname === '/readyz') return sendReadiness(res, deps);
+  if (pathname === '/readyz') return sendReadiness(req, res, target, deps, readiness);
   if (!deps.access.hostAllowed(req.headers)) {
     return sendError(res, 421, 'E_FORBIDDEN', `this server does not answer to ${JSON.stringify(req.headers.host ?? '')}; see ALLOWED_HOSTS`);
   }
@@ -84,13 +98,14 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, deps: 
   if (asset) return sendAsset(req, res, asset[1]!);
   let principal: Principal | undefined;
   try {
-    principal = await deps.access.http(req.headers, clientAddress(req.headers, req.socket.remoteAddress, deps.trustProxy), url);
+    principal = await principalOf(req, target, deps);
   } catch (err) {
-    if (err instanceof UpwireError) return sendError(res, err.code === 'E_FORBIDDEN' ? 403 : 401, err.code, err.message);
+    if (err instanceof UpwireError) return sendRefusal(res, err);
     throw err;
   }
   if (pathname === '/metrics') {
     if (!principal) return unauthorized(res);
+    if (!mayReadMetrics(principal, deps)) return sendError(res, 403, 'E_FORBIDDEN', 'the server-wide metrics are for the watch role');
     const text = await deps.metrics.registry.metrics();
     res.writeHead(200, { 'Content-Type': deps.metrics.registry.contentType, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
@@ -117,6 +132,36 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, deps: 
     return sendError(res, 404, 'E_NOT_FOUND', `the stored file ${md5} is gone`);
   }
   return download(req, res, record, size, (start, end) => deps.bytes.readStored(md5, start, end), deps.sendTimeoutMs);
+}
+
+function hasToken(req: IncomingMessage, target: Target): boolean {
+  return bearerToken(req.headers.authorization) !== undefined || target.query.has('token');
+}
+
+/** The HTTP status of a refusal by the authorize hook (a hook's own code, its timeout, the id rule). */
+const REFUSAL_STATUS: Partial<Record<ErrorCode, number>> = { E_FORBIDDEN: 403, E_BUSY: 503, E_INTERNAL: 500, E_RATE_LIMIT: 429 };
+
+function sendRefusal(res: ServerResponse, err: UpwireError): void {
+  const retryAfterMs = err.details.retryAfterMs;
+  if (typeof retryAfterMs === 'number') res.setHeader('Retry-After', Math.ceil(retryAfterMs / 1000));
+  sendError(res, REFUSAL_STATUS[err.code] ?? 401, err.code, err.message);
+}
+
+/** Who is asking (undefined: no credentials that name anyone); throws the hook's refusal. */
+function principalOf(req: IncomingMessage, target: Target, deps: HttpDeps): Promise<Principal | undefined> {
+  // Access reads the token and the hook's `url` from a URL. This one is built from a path parseTarget
+  // accepted (one leading slash, no dot segment, no backslash), so its host is ours and its path is the one checked.
+  const url = new URL(`http://upwire.invalid${target.path}${target.search}`);
+  return deps.access.http(req.headers, clientAddress(req.headers, req.socket.remoteAddress, deps.trustProxy), url);
+}
+
+/**
+ * The server-wide metrics (every tenant's uploads, counted): with the shared tokens, any token's
+ * holder (upload or watch); with an authorize hook, only a principal of the watch role, since an
+ * upload principal is a tenant, who must learn nothing of the others.
+ */
+function mayReadMetrics(principal: Principal, deps: HttpDeps): boolean {
+  return !deps.access.perPrincipal || principal.role === 'watch';
 }
 
 /** The page, told where its socket is (a meta tag): it may be mounted under any path, next to another app's socket.io. */
@@ -184,8 +229,24 @@ async function listFiles(res: ServerResponse, files: FileIndex, owner: string | 
   sendJson(res, 200, { files: list });
 }
 
-/** 200 when the file index answers a read and the byte store has room for a write; 503 with what failed otherwise. */
-async function sendReadiness(res: ServerResponse, deps: HttpDeps): Promise<void> {
+type ReadinessLog = (checks: { database: string; disk: string }) => void;
+
+/** Logs a failing check when what fails changes: a probe every few seconds, or anyone's, must not fill the log. */
+function readinessLog(log: HttpDeps['log']): ReadinessLog {
+  let last = 'ok';
+  return (checks) => {
+    const now = checks.database === 'ok' && checks.disk === 'ok' ? 'ok' : JSON.stringify(checks);
+    if (now !== last && now !== 'ok') log?.('not ready: a readiness check fails', checks);
+    last = now;
+  };
+}
+
+/**
+ * 200 when the file index answers a read and the byte store has room for a write; 503 otherwise.
+ * Anyone gets `{ ok }` (a load balancer needs no more); what failed, whose text may name paths,
+ * only a caller who may read /metrics, under the same host rule.
+ */
+async function sendReadiness(req: IncomingMessage, res: ServerResponse, target: Target, deps: HttpDeps, readiness: ReadinessLog): Promise<void> {
   const check = async (probe: () => Promise<unknown>): Promise<string> => {
     try {
       await probe();
@@ -194,14 +255,20 @@ async function sendReadiness(res: ServerResponse, deps: HttpDeps): Promise<void>
       return (err as Error).message.slice(0, 200);
     }
   };
-  const [database, disk] = await Promise.all([
+  const [database, disk, principal] = await Promise.all([
     check(() => deps.files.getFile('0'.repeat(32))),
     check(async () => {
       if ((await deps.bytes.freeBytes()) <= 0) throw new Error('no free space');
     }),
+    // With an authorize hook, only a probe that names itself with a token is authorized (a load
+    // balancer's never waits on a hook); a refused or failing authorization is an anonymous probe.
+    deps.access.hostAllowed(req.headers) && (!deps.access.perPrincipal || hasToken(req, target))
+      ? principalOf(req, target, deps).catch(() => undefined)
+      : undefined,
   ]);
+  readiness({ database, disk });
   const ok = database === 'ok' && disk === 'ok';
-  sendJson(res, ok ? 200 : 503, { ok, checks: { database, disk } });
+  sendJson(res, ok ? 200 : 503, principal && mayReadMetrics(principal, deps) ? { ok, checks: { database, disk } } : { ok });
 }
 
 async function download(

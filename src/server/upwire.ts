@@ -259,6 +259,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         const page = () => ({ socketPath: socketPath ?? attached?.socketPath ?? 'socket.io', namespace: attached?.namespace ?? UPLOAD_NAMESPACE });
         return httpHandler({
           files, bytes, access, metrics, sendTimeoutMs: config.sendTimeoutMs, storedGone: (md5) => service.checkStored(md5), page, trustProxy: config.trustProxy,
+          log: (message, details) => log.warn(details, message),
         }, basePath);
       },
       async drain(timeoutMs) {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { request } from 'node:http';
 import { upload } from '../../src/client/node.js';
 import { randomFile, tempDir } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -62,5 +63,22 @@ describe('HTTP endpoints', () => {
     expect((await fetch(`${server.url}/files/${'0'.repeat(32)}`)).status).to.equal(404);
     expect((await fetch(`${server.url}/nothing-here`)).status).to.equal(404);
     expect((await fetch(`${server.url}/files`, { method: 'POST' })).status).to.equal(405);
+  });
+
+  it('reads the path as sent: empty and dot segments and backslashes are refused with 400, not resolved to a route', async () => {
+    // fetch() would normalise these before sending them: node:http sends the path as given.
+    const get = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      request(`${server.url}/`, { path }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (piece: string) => (body += piece));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      }).on('error', reject).end();
+    });
+    for (const path of ['//evil.example/files', '/./files', '/x/../files', '/%2e%2e/files', '/files/%2e%2e', '/\\evil.example/files']) {
+      const reply = await get(path);
+      expect([reply.status, JSON.parse(reply.body).error.code], `${path}: ${reply.body}`).to.deep.equal([400, 'E_BAD_REQUEST']);
+      expect(reply.body, path).not.to.include(file.md5);
+    }
+    expect((await get('/files')).body).to.include(file.md5);
   });
 });
