@@ -226,16 +226,20 @@ export class UploadService {
   }
 
   /**
-   * Shared mode: another node merged or forgot the upload this node's session was a cache of. The
-   * session goes, and so does the temp file a late write may have made again; a late frame of a
-   * stored file is answered as harmless, like one that reached a node that already knew.
+   * Shared mode: another node merged, is merging, or forgot the upload this node's session was a
+   * cache of. The session goes, and so does the temp file a late write may have made again; a late
+   * frame of a stored file is answered as harmless, like one that reached a node that already knew,
+   * and one that comes while another node merges is asked to wait (the next init says how it ended).
    */
   async #gone(session: UploadSession, caller: Caller, frame: Pick<ParsedChunk, 'index' | 'offset' | 'total'>): Promise<ChunkAck> {
     const { id, md5 } = session;
-    await this.#locked(id, async () => {
+    const merging = await this.#locked(id, async () => {
       await this.#open.unload(session);
-      if (!(await this.#deps.uploads.getUpload(id))) await this.#deps.bytes.removePartial(id);
+      const meta = await this.#deps.uploads.getUpload(id);
+      if (!meta) await this.#deps.bytes.removePartial(id);
+      return meta?.verified !== undefined || meta?.completed === true;
     });
+    if (merging) throw new UpwireError('E_BUSY', `${md5} is being merged; send init again shortly`, { retryAfterMs: 1000 });
     return this.#lateFrame(md5, caller, frame);
   }
 
