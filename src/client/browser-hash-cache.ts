@@ -45,13 +45,13 @@ export function fileIdentity(file: Pick<File, 'name' | 'size' | 'lastModified'>,
 
 /**
  * The md5 cache in IndexedDB, shared by the tabs of one origin, at most `limit` entries: each write
- * drops the ones used longest ago, found oldest-first through an index on `usedAt` without reading
- * their values. It is a cache: when it cannot be used (private browsing, storage blocked or full,
- * an opaque origin) every call quietly finds nothing, and the upload only hashes as it would without it.
+ * drops the ones used longest ago, found oldest-first through an index on `usedAt` (each use above
+ * every other, see putNewest) without reading their values. It is a cache: when it cannot be used
+ * (private browsing, storage blocked or full, an opaque origin) every call quietly finds nothing,
+ * and the upload only hashes as it would without it.
  */
 export class IndexedDbHashCache implements HashCache {
   #db: Promise<IDBDatabase | undefined> | undefined;
-  #lastUsed = 0;
 
   constructor(readonly limit = HASH_CACHE_ENTRIES, readonly name = HASH_CACHE_DB) {}
 
@@ -60,7 +60,7 @@ export class IndexedDbHashCache implements HashCache {
       const read = store.get(identity);
       // Found: it is used now, so it is the last to be dropped.
       read.onsuccess = () => {
-        if (isEntry(read.result)) store.put({ md5: read.result.md5, usedAt: this.#now() } satisfies CacheEntry, identity);
+        if (isEntry(read.result)) putNewest(store, identity, read.result.md5);
       };
       return () => (isEntry(read.result) ? read.result.md5 : undefined);
     });
@@ -68,20 +68,21 @@ export class IndexedDbHashCache implements HashCache {
 
   async set(identity: string, md5: string): Promise<void> {
     await this.#transact('readwrite', (store) => {
-      store.put({ md5, usedAt: this.#now() } satisfies CacheEntry, identity);
-      // Requests in one transaction run in order: the count includes the entry just put.
-      const count = store.count();
-      count.onsuccess = () => {
-        let excess = count.result - this.limit;
-        if (excess <= 0) return;
-        const oldest = store.index(USED_AT).openKeyCursor();
-        oldest.onsuccess = () => {
-          const cursor = oldest.result;
-          if (!cursor || excess-- <= 0) return;
-          store.delete(cursor.primaryKey);
-          cursor.continue();
+      putNewest(store, identity, md5, () => {
+        // Requests in one transaction run in order: the count includes the entry just put.
+        const count = store.count();
+        count.onsuccess = () => {
+          let excess = count.result - this.limit;
+          if (excess <= 0) return;
+          const oldest = store.index(USED_AT).openKeyCursor();
+          oldest.onsuccess = () => {
+            const cursor = oldest.result;
+            if (!cursor || excess-- <= 0) return;
+            store.delete(cursor.primaryKey);
+            cursor.continue();
+          };
         };
-      };
+      });
       return () => undefined;
     });
   }
@@ -91,12 +92,6 @@ export class IndexedDbHashCache implements HashCache {
       store.delete(identity);
       return () => undefined;
     });
-  }
-
-  /** Strictly increasing, so entries written in the same millisecond still have an order. */
-  #now(): number {
-    this.#lastUsed = Math.max(Date.now(), this.#lastUsed + 1);
-    return this.#lastUsed;
   }
 
   /**
@@ -134,6 +129,21 @@ export class IndexedDbHashCache implements HashCache {
     }, undefined, (late) => late?.close());
     return this.#db;
   }
+}
+
+/**
+ * Puts an entry as the one used last, then runs `then` in the same transaction. Its `usedAt` is
+ * above every other entry's, whatever the clock says: the clock ticks coarsely and may step back,
+ * and other tabs write too (read-write transactions on the store run one at a time, so the highest
+ * read here is the highest there is). Only numbers are looked at: another writer's string sorts above them.
+ */
+function putNewest(store: IDBObjectStore, identity: string, md5: string, then?: () => void): void {
+  const newest = store.index(USED_AT).openKeyCursor(IDBKeyRange.upperBound(Number.MAX_SAFE_INTEGER), 'prev');
+  newest.onsuccess = () => {
+    const highest = newest.result?.key;
+    store.put({ md5, usedAt: Math.max(Date.now(), typeof highest === 'number' ? highest + 1 : 0) } satisfies CacheEntry, identity);
+    then?.();
+  };
 }
 
 function isEntry(value: unknown): value is CacheEntry {

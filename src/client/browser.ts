@@ -29,8 +29,8 @@ export class BlobFileSource implements FileSource {
    * about a millisecond); a plain Blob has none. Weaker than the Node key (inode and ctime, which no
    * program can set back): a file re-saved in place with its old lastModified and size, changed only
    * between the samples, is trusted. The server's check at merge catches that wrong md5 when the
-   * upload is partial, not when the server already has the file's old content (the upload would end
-   * as instant with the old md5); `hashCache: false` hashes every time.
+   * upload is partial; when the server already has the file's old content, the uploader hashes the
+   * file before it reports it as there (see core.ts). `hashCache: false` hashes every time.
    */
   async identity(): Promise<string | undefined> {
     if (typeof File === 'undefined' || !(this.blob instanceof File)) return undefined;

@@ -76,7 +76,10 @@ export interface UploadResult {
   /** Chunks and bytes the server acknowledged as stored from this uploader's frames. */
   chunksStored: number;
   bytesStored: number;
-  /** The md5 came from the hash cache (the file was not hashed, unless the cache proved wrong). */
+  /**
+   * The md5 came from the hash cache and proved right: the file was not hashed, except to confirm an
+   * instant answer (the server already has content of that md5). False when the cache proved wrong.
+   */
   md5Cached: boolean;
   /** Time spent hashing, and from then until the server confirmed the file (connect, init, chunks, merge). */
   hashSeconds: number;
@@ -127,8 +130,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   #bytesStored = 0;
   /** The fewest chunks the server lacked in any answer: when it falls, a failure was not for nothing. */
   #fewestMissing = Infinity;
-  /** The md5 being uploaded, and where it came from. */
-  #md5 = { value: '', identity: undefined as string | undefined, cached: false };
+  /** The md5 being uploaded, where it came from, and whether a cached one was confirmed by hashing. */
+  #md5 = { value: '', identity: undefined as string | undefined, cached: false, confirmed: false };
   #hashSeconds = 0;
   #transferStarted = 0;
   #run: Promise<UploadResult> | undefined;
@@ -209,14 +212,14 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   /** The md5 given, or remembered for this file as it is now, or hashed (and then remembered). */
   async #findMd5(): Promise<void> {
     if (this.#options.md5 !== undefined) {
-      this.#md5 = { value: this.#options.md5, identity: undefined, cached: false };
+      this.#md5 = { value: this.#options.md5, identity: undefined, cached: false, confirmed: false };
       return;
     }
     const cache = this.#options.hashCache || undefined;
     const identity = cache ? await this.source.identity?.().catch(() => undefined) : undefined;
     const remembered = cache && identity ? await cache.get(identity).catch(() => undefined) : undefined;
     if (remembered) {
-      this.#md5 = { value: remembered, identity, cached: true };
+      this.#md5 = { value: remembered, identity, cached: true, confirmed: false };
       return;
     }
     await this.#rehash(identity);
@@ -226,10 +229,25 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     const started = performance.now();
     const md5 = await this.#hash();
     this.#hashSeconds += (performance.now() - started) / 1000;
-    this.#md5 = { value: md5, identity, cached: false };
+    this.#md5 = { value: md5, identity, cached: false, confirmed: false };
     const cache = this.#options.hashCache || undefined;
     // Remembered only when the file did not change while it was hashed.
     if (cache && identity && identity === (await this.source.identity?.().catch(() => undefined))) await cache.set(identity, md5).catch(() => {});
+  }
+
+  /**
+   * Hashes the file whose md5 came from the cache, its entry forgotten meanwhile; #rehash remembers
+   * the md5 found (when the file held still while hashed). The same md5: confirmed, and still
+   * `md5Cached`. Another: the entry was wrong, and the upload goes on under the fresh md5, as after a miss.
+   */
+  async #confirmCached(): Promise<void> {
+    const { value: cached, identity } = this.#md5;
+    const started = performance.now();
+    const cache = this.#options.hashCache || undefined;
+    if (cache && identity) await cache.delete(identity).catch(() => {});
+    await this.#rehash(identity);
+    this.#transferStarted += performance.now() - started; // counted in hashSeconds, not twice
+    if (this.#md5.value === cached) this.#md5 = { ...this.#md5, cached: true, confirmed: true };
   }
 
   async #hash(): Promise<string> {
@@ -308,6 +326,14 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     const { metadata } = this.#options;
     const init = { md5, size, name, type, ...(chunkSize === undefined ? {} : { chunkSize }), ...(metadata === undefined ? {} : { metadata }) };
     const status = parseInitAnswer(await untilAborted(connection.request('init', init), signal), expected);
+    // The server has content of this md5. Nothing checks our bytes against it on this path (no merge,
+    // no E_CHECKSUM; a proof is of ranges only), so an md5 from the cache is confirmed by hashing
+    // first: a file changed without its identity changing must not be reported as on the server.
+    if ((status.status === 'complete' || status.status === 'prove') && this.#md5.cached && !this.#md5.confirmed) {
+      await this.#confirmCached();
+      // Hashing takes a while (a challenge may expire, the stored file may go): ask again, under the md5 now known.
+      return this.#attempt(connection, this.#md5.value);
+    }
     if (status.status === 'complete') return this.#result(status.file, md5, this.#bytesSent === 0);
     if (status.status === 'prove') {
       // Stored by others: a few ranges of our copy show we have it (see possession.ts).

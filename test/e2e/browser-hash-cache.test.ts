@@ -69,15 +69,16 @@ describe('the browser hash cache (IndexedDB) in real Chromium', function () {
     return { ...file, identity: identityOf(file.data, name, mtime * 1000) };
   }
 
-  it('a hit: the same file picked again, also after a reload, is instant and not hashed', async () => {
+  it('a hit: the same file picked again, also after a reload, is found in the cache, and hashed once to confirm it is instant', async () => {
     const file = await randomFile(dir.path, 40 * CHUNK + 17, 'clip.mp4');
     await page.goto(server.url);
     expect(await uploadInPage(file.path)).to.include({ phase: 'done', md5: file.md5, md5Cached: 'false', hashPasses: '1' });
 
+    // The server has that md5: the cached one is confirmed by hashing before the file is reported as there.
     const again = await uploadInPage(file.path);
-    expect(again).to.include({ phase: 'instant', md5: file.md5, md5Cached: 'true', hashPasses: '0', chunksSent: '0' });
+    expect(again).to.include({ phase: 'instant', md5: file.md5, md5Cached: 'true', hashPasses: '1', chunksSent: '0' });
     await page.reload();
-    expect(await uploadInPage(file.path)).to.include({ phase: 'instant', md5: file.md5, md5Cached: 'true', hashPasses: '0' });
+    expect(await uploadInPage(file.path)).to.include({ phase: 'instant', md5: file.md5, md5Cached: 'true', hashPasses: '1' });
   });
 
   it('a resume after a reload starts without hashing and sends only what the server lacks', async () => {
@@ -147,6 +148,22 @@ describe('the browser hash cache (IndexedDB) in real Chromium', function () {
     expect(status.status).to.not.equal('complete');
   });
 
+  it('a stale entry naming a file the server has: the file is hashed before it is reported, and its real content is uploaded', async () => {
+    // Another file of the same size is on the server: init under its md5 answers "complete".
+    const other = await randomFile(dir.path, 10 * CHUNK, 'other.bin');
+    const file = await fileWithMtime('stale.bin', 10 * CHUNK, MTIME);
+    await page.goto(server.url);
+    expect(await uploadInPage(other.path)).to.include({ phase: 'done', md5: other.md5 }); // the page creates its database
+    await cacheRecord(page, file.identity, { md5: other.md5, usedAt: Date.now() }); // as if the file changed in place, unseen by the samples
+
+    const row = await uploadInPage(file.path);
+    expect(row).to.include({ phase: 'done', md5: file.md5, md5Cached: 'false', hashPasses: '1', chunksSent: '10' });
+    const download = await fetch(`${server.url}/files/${file.md5}`);
+    expect(download.status).to.equal(200);
+    expect(Buffer.from(await download.arrayBuffer()).equals(file.data)).to.equal(true);
+    expect(await cacheRecord(page, file.identity)).to.have.property('md5', file.md5);
+  });
+
   it('is bounded: beyond its limit, the entries used longest ago are dropped', async () => {
     await page.goto(`${server.url}/healthz`); // an origin of its own, without the upload page
     await page.addScriptTag({ content: await hashCacheScript() });
@@ -162,6 +179,35 @@ describe('the browser hash cache (IndexedDB) in real Chromium', function () {
       return Promise.all([0, 1, 2, 3, 4].map((i) => other.get(`id-${i}`)));
     });
     expect(found).to.deep.equal(['0'.repeat(32), undefined, undefined, '3'.repeat(32), '4'.repeat(32)]);
+  });
+
+  it('is bounded by the order of use, not by the clock: other tabs in the same millisecond, a clock set back', async () => {
+    await page.goto(`${server.url}/healthz`);
+    await page.addScriptTag({ content: await hashCacheScript() });
+    const found = await page.evaluate(async () => {
+      const { IndexedDbHashCache } = (window as unknown as { upwireCache: typeof import('../../src/client/browser-hash-cache.js') }).upwireCache;
+      const md5 = (c: string) => c.repeat(32);
+      const realNow = Date.now;
+      const tick = realNow();
+      try {
+        Date.now = () => tick; // one clock tick for every write
+        const first = new IndexedDbHashCache(3, 'order-of-use');
+        for (const id of ['b', 'c', 'd']) await first.set(id, md5(id));
+        // Another tab's instance: its entry is the newest, so 'b' (used longest ago) is dropped, not 'a' (the newest).
+        await new IndexedDbHashCache(3, 'order-of-use').set('a', md5('a'));
+        Date.now = () => tick - 3600_000; // the clock set back an hour
+        await new IndexedDbHashCache(3, 'order-of-use').set('e', md5('e')); // drops 'c'
+        await new IndexedDbHashCache(3, 'order-of-use').get('d'); // used now: 'a' is the one used longest ago
+        await new IndexedDbHashCache(3, 'order-of-use').set('f', md5('f')); // drops 'a'
+      } finally {
+        Date.now = realNow;
+      }
+      const reader = new IndexedDbHashCache(3, 'order-of-use');
+      const kept: Record<string, string | undefined> = {};
+      for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) kept[id] = await reader.get(id);
+      return kept;
+    });
+    expect(found).to.deep.equal({ a: undefined, b: undefined, c: undefined, d: 'd'.repeat(32), e: 'e'.repeat(32), f: 'f'.repeat(32) });
   });
 
   it('is silent where IndexedDB cannot be used (an opaque origin): nothing found, nothing thrown', async () => {
