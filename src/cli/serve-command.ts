@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CONFIG_FLAGS, ConfigError, loadConfig, type ServerConfig } from '../server/config.js';
+import { CONFIG_FLAGS, ConfigError, loadConfig, type ServerConfig } from '../server/config/config.js';
 import { startServer, type UpwireServer } from '../server/index.js';
 import { parseWorkers, runWorkers } from './workers.js';
 

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { createUploader, openConnection, UpwireError, type NodeUploadOptions } from '../client/node.js';
 import { parseMetadata, type Metadata } from '../protocol/index.js';
 import { formatBytes } from '../client/format.js';
-import { parseBytes } from '../server/config.js';
+import { parseBytes } from '../server/config/config.js';
 import { ProgressView } from './progress-view.js';
 
 export const UPLOAD_USAGE =

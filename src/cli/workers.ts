@@ -15,7 +15,7 @@
  * Whatever way it stops, a worker still running STOP_GRACE_MS after its drain could end is killed.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { ConfigError, type ServerConfig } from '../server/config.js';
+import { ConfigError, type ServerConfig } from '../server/config/config.js';
 import { isStartFailure } from './start-failure.js';
 import { SERVER_MALLOC_ENV, SERVER_NODE_FLAGS } from './tuning.js';
 

@@ -331,8 +331,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     // first: a file changed without its identity changing must not be reported as on the server.
     if ((status.status === 'complete' || status.status === 'prove') && this.#md5.cached && !this.#md5.confirmed) {
       await this.#confirmCached();
-      // Hashing takes a while (a challenge may expire, the stored file may go): ask again, under the md5 now known.
-      return this.#attempt(connection, this.#md5.value);
+      // Another md5, or a challenge that may have expired while we hashed: ask again, under the md5 now known.
+      if (this.#md5.value !== md5 || status.status === 'prove') return this.#attempt(connection, this.#md5.value);
     }
     if (status.status === 'complete') return this.#result(status.file, md5, this.#bytesSent === 0);
     if (status.status === 'prove') {

@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/index.js';
-import type { ServerConfig } from './config.js';
-import { createLogger, type Logger } from './log.js';
-import type { UploadService } from './service.js';
+import type { ServerConfig } from './config/config.js';
+import { createLogger, type Logger } from './observe/log.js';
+import type { UploadService } from './upload/service.js';
 import { createUpwire, upwireSocketOptions, type UpwireOptions } from './upwire.js';
 
 export interface UpwireServer {

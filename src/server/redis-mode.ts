@@ -11,7 +11,7 @@
  */
 import type { Server as IoServer } from 'socket.io';
 import type { RedisLocker } from './lock/redis.js';
-import type { Logger } from './log.js';
+import type { Logger } from './observe/log.js';
 import type { RedisClient } from './redis/client.js';
 import type { RedisStores } from './store/redis.js';
 

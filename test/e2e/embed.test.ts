@@ -10,7 +10,7 @@ import { startSocketIoApp } from '../../examples/socket-io.js';
 import { upload, UpwireError, type NodeUploadOptions } from '../../src/client/node.js';
 import { MiB } from '../../src/protocol/index.js';
 import { ConfigError, createUpwire, type UpwireOptions } from '../../src/server/index.js';
-import { createLogger } from '../../src/server/log.js';
+import { createLogger } from '../../src/server/observe/log.js';
 import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
 
 type Dir = Awaited<ReturnType<typeof tempDir>>;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { upload } from '../../src/client/node.js';
 import { MAX_FRAME_BYTES, startServer, DEFAULTS, type ServerConfig, type UpwireServer } from '../../src/server/index.js';
-import { createLogger } from '../../src/server/log.js';
+import { createLogger } from '../../src/server/observe/log.js';
 import { md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
 import { connect, ok, request, type RawSocket } from '../support/server.js';
 

@@ -8,7 +8,7 @@ import { get } from 'node:http';
 import { io } from 'socket.io-client';
 import { upload } from '../../src/client/node.js';
 import { PROTOCOL_VERSION, UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
-import { clientAddress } from '../../src/server/proxy.js';
+import { clientAddress } from '../../src/server/access/client-address.js';
 import { startEmbedded, type Embedded } from '../support/embedded.js';
 import { md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
 import { connect, request, startTestServer, type TestServer } from '../support/server.js';

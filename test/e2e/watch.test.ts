@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { createUploader, upload, watch, type EndedEvent, type FileInfo, type UploadSnapshot, type Watcher } from '../../src/client/node.js';
 import { MIN_FRAME_SIZE } from '../../src/protocol/index.js';
-import { createLogger } from '../../src/server/log.js';
+import { createLogger } from '../../src/server/observe/log.js';
 import { eventually, md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
 import { CLI, connect, ok, request, startTestServer, type TestServer } from '../support/server.js';
 

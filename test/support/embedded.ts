@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Server } from 'socket.io';
 import { createUpwire, upwireSocketOptions, type Upwire, type UpwireOptions } from '../../src/server/index.js';
-import { createLogger } from '../../src/server/log.js';
+import { createLogger } from '../../src/server/observe/log.js';
 import { tempDir } from './fixtures.js';
 
 export interface Embedded {

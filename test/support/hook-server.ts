@@ -5,7 +5,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { DEFAULTS, startServer } from '../../src/server/index.js';
-import { createLogger } from '../../src/server/log.js';
+import { createLogger } from '../../src/server/observe/log.js';
 
 const { UPLOAD_DIR, DB_DIR, HOOK_LOG } = process.env;
 if (!UPLOAD_DIR || !DB_DIR || !HOOK_LOG) throw new Error('UPLOAD_DIR, DB_DIR and HOOK_LOG must be set');

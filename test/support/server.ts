@@ -8,7 +8,7 @@ import {
 } from '../../src/protocol/index.js';
 import type { Socket } from 'socket.io-client';
 import { DEFAULTS, startServer, type ServerConfig, type UpwireServer } from '../../src/server/index.js';
-import { createLogger } from '../../src/server/log.js';
+import { createLogger } from '../../src/server/observe/log.js';
 import { tempDir } from './fixtures.js';
 
 /** The CLI the tests run; UPWIRE_TEST_CLI points them at another build (to see a test fail on an older one). */

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { PROOF_RANGE_BYTES, PROOF_RANGES, UpwireError } from '../../src/protocol/index.js';
-import { Possession, PROOF_WINDOW_MS } from '../../src/server/possession.js';
+import { Possession, PROOF_WINDOW_MS } from '../../src/server/upload/possession.js';
 
 const MD5 = 'ab'.repeat(16);
 const TiB = 1024 ** 4;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { createHash, randomBytes } from 'node:crypto';
-import { PrefixHasher } from '../../src/server/prefix-hash.js';
+import { PrefixHasher } from '../../src/server/hashing/prefix-hash.js';
 
 /**
  * The hasher against a model of the temp file: frames are fed as they arrive, chunks are sometimes

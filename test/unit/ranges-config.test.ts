@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { chunkCount, chunkLength, countOf, indicesOf, missingRanges, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../src/protocol/index.js';
-import { ConfigError, DEFAULTS, loadConfig, parseBytes, parseDuration } from '../../src/server/config.js';
-import { parseRange } from '../../src/server/http.js';
+import { ConfigError, DEFAULTS, loadConfig, parseBytes, parseDuration } from '../../src/server/config/config.js';
+import { parseRange } from '../../src/server/http/files.js';
 import { FileSystemBytes } from '../../src/server/bytes/file-system.js';
-import { chooseChunkSize } from '../../src/server/service.js';
+import { chooseChunkSize } from '../../src/server/upload/service.js';
 
 describe('chunk geometry and ranges', () => {
   it('splits a size into full chunks and a remainder', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseTarget } from '../../src/server/request-target.js';
+import { parseTarget } from '../../src/server/http/request-target.js';
 
 describe('parseTarget: a request target read as text', () => {
   it('splits an origin-form target at the first ? and keeps the path as sent', () => {

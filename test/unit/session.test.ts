@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { MemoryBytes } from '../../src/server/bytes/memory.js';
-import { UploadSession } from '../../src/server/session.js';
+import { UploadSession } from '../../src/server/session/session.js';
 import { MemoryStores } from '../../src/server/store/memory.js';
 import type { UploadMeta } from '../../src/server/store/types.js';
 import { MIN_FRAME_SIZE } from '../../src/protocol/index.js';

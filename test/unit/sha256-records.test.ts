@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { MAX_PENDING_SHA256, MAX_SHA256_DELAY_MS, Sha256Records } from '../../src/server/sha256-records.js';
+import { MAX_PENDING_SHA256, MAX_SHA256_DELAY_MS, Sha256Records } from '../../src/server/hashing/sha256-records.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 

@@ -6,11 +6,11 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { MIN_CHUNK_SIZE, type EndedEvent } from '../../src/protocol/index.js';
 import { MemoryBytes } from '../../src/server/bytes/memory.js';
-import { DEFAULTS } from '../../src/server/config.js';
-import { fanOut } from '../../src/server/events.js';
+import { DEFAULTS } from '../../src/server/config/config.js';
+import { fanOut } from '../../src/server/observe/events.js';
 import { MemoryLocker } from '../../src/server/lock/memory.js';
 import type { Lock, Locker } from '../../src/server/lock/types.js';
-import { UploadService } from '../../src/server/service.js';
+import { UploadService } from '../../src/server/upload/service.js';
 import { MemoryStores } from '../../src/server/store/memory.js';
 
 const CHUNK = MIN_CHUNK_SIZE;
@@ -45,7 +45,7 @@ function cluster() {
   const locker = new LosableLocker();
   const ended: EndedEvent[] = [];
   const node = () => new UploadService({
-    uploads: stores, files: stores, bytes, locker, shared: true,
+    uploads: stores, files: stores, bytes, locker, severalNodes: true,
     events: fanOut({ ended: (e) => ended.push(e) }),
     config: { ...DEFAULTS, chunkSize: CHUNK, fsync: false },
   });

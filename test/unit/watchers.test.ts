@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Namespace } from 'socket.io';
 import type { UploadSnapshot } from '../../src/protocol/index.js';
-import { WatcherHub } from '../../src/server/watchers.js';
+import { WatcherHub } from '../../src/server/socket/watch-hub.js';
 
 /** A namespace that records what would be broadcast. */
 function recordingNamespace() {

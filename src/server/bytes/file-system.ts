@@ -3,7 +3,7 @@ import { constants, copyFile, type FileHandle, link, mkdir, open, rename, rm, st
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MAX_CHUNK_SIZE, MAX_CHUNKS, MIN_CHUNK_SIZE } from '../../protocol/index.js';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../model/errors.js';
 import type { ByteStore, ByteStoreCapabilities, PartialBytes } from './types.js';
 
 export interface FileSystemOptions {
@@ -15,7 +15,7 @@ export interface FileSystemOptions {
 
 /**
  * Bytes in files on one file system: a temp file per upload under `<root>/.partial/<id>.part`
- * (sealed copies, in shared mode, under `<root>/.partial/<id>.sealed/<attempt>`), and the verified
+ * (sealed copies, with several nodes, under `<root>/.partial/<id>.sealed/<attempt>`), and the verified
  * store `<root>/<md5[0..2]>/<md5>`, reached by an atomic hard link (then the source is unlinked):
  * unlike a rename, a link never replaces a stored file, so a merge that lost its lock cannot
  * overwrite what another stored. Paths are built only from validated md5 strings and upload ids

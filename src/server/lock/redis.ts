@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpwireError } from '../../protocol/index.js';
+import { StoreUnavailable } from '../model/errors.js';
 import { FENCE_TTL_MS, fenceKey, redisCall, type RedisClient } from '../redis/client.js';
 import type { Lock, Locker } from './types.js';
 
@@ -44,14 +45,12 @@ return 0`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-/** Why `lock.signal` aborted: the lease could not be renewed in time, or another holder has it. */
-export class LockLostError extends Error {
-  /** Retryable: the work it guarded stopped; a new request takes the lock again. */
-  readonly code = 'E_STORE_UNAVAILABLE';
+/** Why `lock.signal` aborted: the lease could not be renewed in time, or another holder has it. Retryable. */
+export class LockLostError extends StoreUnavailable {
+  override name = 'LockLostError';
 
   constructor(key: string, why: string) {
     super(`lost the lock on ${key}: ${why}`);
-    this.name = 'LockLostError';
   }
 }
 

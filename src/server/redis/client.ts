@@ -1,4 +1,5 @@
 import { createClient } from 'redis';
+import { StoreUnavailable } from '../model/errors.js';
 
 /*
  * The Redis connection every Redis-backed piece shares (the state store, the locker, the adapter's
@@ -9,15 +10,28 @@ import { createClient } from 'redis';
 /** The client this module works with: node-redis v5 with its default modules and RESP2. */
 export type RedisClient = ReturnType<typeof createClient>;
 
-/** A Redis call that could not be made (the client is reconnecting) or was not answered in time. */
-export class RedisUnavailableError extends Error {
-  /** The code of every error that means "the shared state cannot be reached or written now; retry" (see handlers.ts). */
-  readonly code = 'E_STORE_UNAVAILABLE';
+/** A Redis call that could not be made (the client is reconnecting), failed with the connection, or was not answered in time. */
+export class RedisUnavailableError extends StoreUnavailable {
+  override name = 'RedisUnavailableError';
+}
 
-  constructor(message: string) {
-    super(message);
-    this.name = 'RedisUnavailableError';
+/**
+ * node-redis's errors of a connection that is down or broke mid-command (they keep the default
+ * name, and are told apart by their class), and the socket's own: this is the one place that knows
+ * them; a call that fails with one rejects with RedisUnavailableError instead.
+ */
+const CONNECTION_ERRORS = new Set([
+  'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError', 'DisconnectsClientError',
+  'ConnectionTimeoutError', 'SocketTimeoutError', 'TimeoutError', 'ReconnectStrategyError',
+]);
+const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+
+function isConnectionError(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (CONNECTION_ERRORS.has(e.name) || CONNECTION_ERRORS.has(e.constructor.name)) return true;
+    if (SOCKET_CODES.has((e as NodeJS.ErrnoException).code ?? '')) return true;
   }
+  return false;
 }
 
 export interface ConnectOptions {
@@ -77,7 +91,10 @@ export function redisCall<T>(client: RedisClient, what: string, ms: number, run:
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RedisUnavailableError(`redis did not answer ${what} within ${ms} ms`)), ms);
   });
-  return Promise.race([run(), late]).finally(() => clearTimeout(timer));
+  const answered = run().catch((err: unknown) => {
+    throw isConnectionError(err) ? new RedisUnavailableError(`redis failed ${what}: ${(err as Error).message}`, { cause: err }) : err;
+  });
+  return Promise.race([answered, late]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Metadata } from '../../protocol/index.js';
-import type { Principal } from '../access.js';
+import { StoreUnavailable } from '../model/errors.js';
+import { EVERYONE, type Principal } from '../model/principal.js';
 import type { Fence } from '../lock/types.js';
 
 export type { Fence } from '../lock/types.js';
@@ -14,8 +15,8 @@ export interface Uploader {
 
 /**
  * A partial upload as recorded: the chunk geometry is fixed at creation. It belongs to one
- * principal (its `uploader`), and is kept under its `id`: the md5 in a server that is one shared
- * store, `<md5>-<tag of the principal>` where files belong to principals (see upload-id.ts), so no
+ * principal (its `uploader`), and is kept under its `id`: the md5 in a server that is one store
+ * for everyone, `<md5>-<tag of the principal>` where files belong to principals (see upload-id.ts), so no
  * principal can reach another's upload in progress by naming the same content.
  */
 export interface UploadMeta {
@@ -39,7 +40,7 @@ export interface UploadMeta {
   /**
    * The content hashed to the md5 and is about to be committed: set (durably) before the commit,
    * so that after a crash only an upload whose own bytes were verified is finished into a stored
-   * file. `attempt`: the sealed copy that was verified (shared mode; see ByteStore.seal).
+   * file. `attempt`: the sealed copy that was verified (several nodes; see ByteStore.seal).
    */
   verified?: { at: number; attempt?: number };
   /**
@@ -52,11 +53,11 @@ export interface UploadMeta {
 /**
  * A record as an earlier version wrote it, made current: keyed by md5 (no `id`), and with a list
  * of `uploaders` (principals could join another's upload then; now an upload is one principal's,
- * and only the one who created it is kept) or none (before principals, the shared principal).
+ * and only the one who created it is kept) or none (before principals, EVERYONE).
  */
 export function currentMeta(raw: UploadMeta & { uploaders?: Uploader[] }, id: string): UploadMeta {
   const { uploaders, ...meta } = raw;
-  const uploader = raw.uploader ?? uploaders?.[0] ?? { principal: { id: '*', role: 'upload' }, name: raw.name, type: raw.type, ...(raw.metadata ? { metadata: raw.metadata } : {}) };
+  const uploader = raw.uploader ?? uploaders?.[0] ?? { principal: { id: EVERYONE, role: 'upload' }, name: raw.name, type: raw.type, ...(raw.metadata ? { metadata: raw.metadata } : {}) };
   return { ...meta, id: raw.id ?? id, uploader };
 }
 
@@ -103,9 +104,8 @@ export class UploadGone extends Error {
  * cannot overwrite what the next holder did. Nothing was written. Stores of one process ignore
  * fences (a lock there cannot be lost).
  */
-export class StaleFence extends Error {
+export class StaleFence extends StoreUnavailable {
   override name = 'StaleFence';
-  readonly code = 'E_STORE_UNAVAILABLE';
   constructor(readonly fence: Fence) {
     super(`the lock on ${fence.key} was granted again since token ${fence.token}: this write is refused`);
   }

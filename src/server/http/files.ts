@@ -1,0 +1,111 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseMd5, UpwireError } from '../../protocol/index.js';
+import type { ByteStore } from '../bytes/types.js';
+import type { FileIndex, FileRecord } from '../store/types.js';
+import { entryInfo, fileInfo } from '../upload/completion.js';
+import { sendError, sendJson, stream } from './responses.js';
+
+export interface FilesDeps {
+  files: FileIndex;
+  bytes: ByteStore;
+  /** A response that makes no progress this long (its reader stopped reading) is closed. */
+  sendTimeoutMs: number;
+  /** Told of a record whose bytes are gone, so it is dropped. */
+  storedGone(md5: string): Promise<void>;
+}
+
+/** GET /files: every stored file, or an owner's entries (each with its own name, type and metadata). */
+export async function listFiles(res: ServerResponse, files: FileIndex, owner: string | undefined): Promise<void> {
+  const list = [];
+  if (owner === undefined) {
+    for await (const record of files.listFiles()) list.push({ ...fileInfo(record), createdAt: new Date(record.createdAt).toISOString() });
+  } else {
+    for await (const entry of files.listEntries(owner)) {
+      const record = await files.getFile(entry.md5);
+      if (record) list.push({ ...entryInfo(entry, fileInfo(record)), createdAt: new Date(entry.createdAt).toISOString() });
+    }
+  }
+  sendJson(res, 200, { files: list });
+}
+
+/** GET /files/:md5 (`raw` as it follows /files/): the file, as the owner named it when files belong to principals. */
+export async function sendFile(req: IncomingMessage, res: ServerResponse, raw: string, owner: string | undefined, deps: FilesDeps): Promise<void> {
+  let md5: string;
+  try {
+    md5 = parseMd5(decodeURIComponent(raw));
+  } catch (err) {
+    return sendError(res, 'E_BAD_REQUEST', err instanceof UpwireError ? err.message : 'bad md5');
+  }
+  const stored = await deps.files.getFile(md5);
+  const entry = owner === undefined ? undefined : await deps.files.getEntry(owner, md5);
+  if (!stored || (owner !== undefined && !entry)) return sendError(res, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
+  const record = entry ? { ...stored, name: entry.name, type: entry.type } : stored;
+  const size = await deps.bytes.storedSize(md5);
+  if (size === undefined) {
+    await deps.storedGone(md5);
+    return sendError(res, 'E_NOT_FOUND', `the stored file ${md5} is gone`);
+  }
+  return download(req, res, record, size, deps);
+}
+
+async function download(req: IncomingMessage, res: ServerResponse, record: FileRecord, size: number, deps: FilesDeps): Promise<void> {
+  const etag = `"${record.md5}"`;
+  res.setHeader('ETag', etag);
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Content-Type', record.type);
+  res.setHeader('Content-Disposition', contentDisposition(record.name));
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304).end();
+    return;
+  }
+  const ifRange = req.headers['if-range'];
+  const range = parseRange(req.headers.range, size, typeof ifRange === 'string' ? ifRange : undefined, etag);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+    return;
+  }
+  const [start, end] = range ?? [0, size - 1];
+  const length = size === 0 ? 0 : end - start + 1;
+  res.setHeader('Content-Length', length);
+  if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+  res.writeHead(range ? 206 : 200);
+  if (req.method === 'HEAD' || length === 0) {
+    res.end();
+    return;
+  }
+  await stream(deps.bytes.readStored(record.md5, start, end), res, deps.sendTimeoutMs);
+}
+
+/**
+ * One byte range (RFC 9110 §14): `a-b`, `a-` or `-n`. Several ranges, a malformed header or a
+ * stale If-Range fall back to the whole file, as the RFC allows.
+ */
+export function parseRange(header: string | undefined, size: number, ifRange: string | undefined, etag: string): [number, number] | 'unsatisfiable' | undefined {
+  if (!header || (ifRange !== undefined && ifRange !== etag)) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return [start, end];
+}
+
+/** The stored name for a download, as a safe ASCII fallback plus the exact UTF-8 (RFC 6266). */
+function contentDisposition(name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeRfc5987(name)}`;
+}
+
+function encodeRfc5987(value: string): string {
+  return encodeURIComponent(value).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
