@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { upload } from '../../src/client/node.js';
 import { MiB, PROTOCOL_VERSION, UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
-import { randomFile, sleep, tempDir } from '../support/fixtures.js';
+import { randomFile, sleep, storedPath, tempDir } from '../support/fixtures.js';
 import { CLI, connect, exited, ok, request, spawnServer } from '../support/server.js';
 
 const run = promisify(execFile);
@@ -144,7 +144,7 @@ describe('access and operations (issue 10)', function () {
     const s = await start({ LOG_LEVEL: 'warn' });
     const file = await randomFile(dir.path, 2 * MiB);
     await upload(file.path, { url: s.url });
-    const stored = join(dirs().uploadDir, file.md5.slice(0, 2), file.md5);
+    const stored = storedPath(dirs().uploadDir, file.md5);
     await rm(stored);
     expect((await fetch(`${s.url}/files/${file.md5}`)).status).to.equal(404); // was 500
     const again = await upload(file.path, { url: s.url });

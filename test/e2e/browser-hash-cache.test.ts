@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { fileIdentity, sampleDigest, sampleRanges } from '../../src/client/browser-hash-cache.js';
 
@@ -14,7 +13,7 @@ import { countOf } from '../../src/protocol/index.js';
 import { launchChromium } from '../support/browser.js';
 import { cacheRecord, hashCacheScript } from '../support/browser-cache-page.js';
 import { statusOf } from '../support/chunks.js';
-import { md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, sleep, storedPath, tempDir } from '../support/fixtures.js';
 import { startProxy } from '../support/proxy.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -98,7 +97,7 @@ describe('the browser hash cache (IndexedDB) in real Chromium', function () {
       proxy.throttle(0);
       const row = await uploadInPage(file.path);
       expect(row).to.include({ phase: 'done', md5: file.md5, md5Cached: 'true', hashPasses: '0', chunksSent: String(missing) });
-      const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5));
+      const stored = await readFile(storedPath(server.config.uploadDir, file.md5));
       expect(stored.equals(file.data)).to.equal(true);
     } finally {
       await proxy.close();
@@ -142,7 +141,7 @@ describe('the browser hash cache (IndexedDB) in real Chromium', function () {
     // all 10 chunks under the wrong md5 (refused at merge), then all 10 again under the right one
     expect(row).to.include({ phase: 'done', md5: file.md5, md5Cached: 'false', hashPasses: '1', chunksSent: '20' });
     expect(await cacheRecord(page, file.identity)).to.have.property('md5', file.md5);
-    const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5));
+    const stored = await readFile(storedPath(server.config.uploadDir, file.md5));
     expect(stored.equals(file.data)).to.equal(true);
     const status = await statusOf(server.url, wrong);
     expect(status.status).to.not.equal('complete');

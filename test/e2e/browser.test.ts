@@ -6,7 +6,7 @@ import { upload } from '../../src/client/node.js';
 import { countOf } from '../../src/protocol/index.js';
 import { ARTIFACTS, launchChromium } from '../support/browser.js';
 import { browserClientScript } from '../support/browser-client.js';
-import { md5Of, randomFile, sleep, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, sleep, storedPath, tempDir } from '../support/fixtures.js';
 import { startProxy, type Proxy } from '../support/proxy.js';
 import { statusOf } from '../support/chunks.js';
 import { exited, spawnServer, startTestServer, type TestServer } from '../support/server.js';
@@ -42,8 +42,8 @@ describe('the upload page in real Chromium', function () {
   });
 
   async function storedBytes(md5: string): Promise<Buffer> {
-    const fromSpawned = join(dir.path, 'uploads', md5.slice(0, 2), md5);
-    return readFile(fromSpawned).catch(() => readFile(join(server.config.uploadDir, md5.slice(0, 2), md5)));
+    const fromSpawned = storedPath(join(dir.path, 'uploads'), md5);
+    return readFile(fromSpawned).catch(() => readFile(storedPath(server.config.uploadDir, md5)));
   }
 
   it('uploads files picked in the page, shows them done, then instant on a second upload', async () => {

@@ -13,7 +13,7 @@ import { createUploader, DEFAULT_MAX_IN_FLIGHT, upload, type UploadResult } from
 import { chunkCount, MiB, type FileInfo, type ProgressEvent, type Range } from '../../src/protocol/index.js';
 import { sendChunks, statusOf } from '../support/chunks.js';
 import { clusterUnavailable, nginxUnavailable, startCluster, type Cluster } from '../support/cluster.js';
-import { eventually, randomFile, skipWithout, sleep, tempDir } from '../support/fixtures.js';
+import { eventually, randomFile, skipWithout, sleep, storedShard, tempDir } from '../support/fixtures.js';
 import { connect, filesOnceHashed, ok, request, type RawSocket } from '../support/server.js';
 
 const CHUNK = MiB;
@@ -238,7 +238,7 @@ describe('several nodes in Redis mode (3 processes, nginx, redis-server)', funct
     expect(recorded?.sha256).to.equal(createHash('sha256').update(file.data).digest('hex'));
 
     expect(await md5OfFile(cluster.storePath(file.md5))).to.equal(file.md5);
-    const shard = await readdir(join(cluster.uploadDir, file.md5.slice(0, 2)));
+    const shard = await readdir(storedShard(cluster.uploadDir, file.md5));
     expect(shard.filter((name) => name.includes(file.md5)), 'files in the store for this md5').to.deep.equal([file.md5]);
     // Nothing partial left behind: no temp or sealed copy (given a moment: removal may follow the answer)...
     await eventually(async () => {

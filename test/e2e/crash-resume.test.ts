@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createUploader } from '../../src/client/node.js';
 import { countOf } from '../../src/protocol/index.js';
-import { randomFile, tempDir } from '../support/fixtures.js';
+import { randomFile, storedPath, tempDir } from '../support/fixtures.js';
 import { expectAckedKept, sendChunks, statusOf } from '../support/chunks.js';
 import { startProxy } from '../support/proxy.js';
 import { connect, exited, ok, request, spawnServer, startTestServer } from '../support/server.js';
@@ -46,7 +46,7 @@ describe('crashes and drops lose nothing that was acknowledged', () => {
       const result = await uploader.start();
       expect(result.chunksSent).to.equal(countOf(status.missing));
       expect(result.chunksSent).to.be.at.most(total - acked.size);
-      const stored = await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5));
+      const stored = await readFile(storedPath(dirs.uploadDir, file.md5));
       expect(stored.equals(file.data)).to.equal(true);
     } finally {
       second.child.kill('SIGTERM');
@@ -158,7 +158,7 @@ describe('crashes and drops lose nothing that was acknowledged', () => {
       expectAckedKept(status.missing, acked);
       const { upload } = await import('../../src/client/node.js');
       await upload(file.path, { url: again.url });
-      expect((await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5))).equals(file.data)).to.equal(true);
+      expect((await readFile(storedPath(dirs.uploadDir, file.md5))).equals(file.data)).to.equal(true);
     } finally {
       again.child.kill('SIGTERM');
       await exited(again.child);

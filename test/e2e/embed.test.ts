@@ -11,7 +11,7 @@ import { upload, UpwireError, type NodeUploadOptions } from '../../src/client/no
 import { MiB } from '../../src/protocol/index.js';
 import { ConfigError, createUpwire, type UpwireOptions } from '../../src/server/index.js';
 import { createLogger } from '../../src/server/observe/log.js';
-import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, storedPath, tempDir } from '../support/fixtures.js';
 
 type Dir = Awaited<ReturnType<typeof tempDir>>;
 
@@ -22,7 +22,7 @@ function startIn(dir: Dir, start: (options: ExampleOptions) => Promise<RunningEx
 
 /** The bytes upwire stored for `md5`, read from its store on disk. */
 function stored(dir: Dir, md5: string): Promise<Buffer> {
-  return readFile(join(dir.path, 'uploads', md5.slice(0, 2), md5));
+  return readFile(storedPath(join(dir.path, 'uploads'), md5));
 }
 
 /** The host's own socket.io namespace: connect, say something, get the echo. */

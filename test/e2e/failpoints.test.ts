@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { upload } from '../../src/client/node.js';
-import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, storedPath, tempDir } from '../support/fixtures.js';
 import { expectAckedKept, sendChunks, statusOf } from '../support/chunks.js';
 import { connect, exited, filesOnceHashed, request, spawnServer, type RawSocket } from '../support/server.js';
 
@@ -66,7 +66,7 @@ describe('kill -9 at named points: nothing acknowledged is lost, nothing unverif
           expect((await storeIsVerified(dirs.uploadDir)).every((name) => name === file.md5)).to.equal(true);
           const result = await upload(file.path, { url: server.url });
           expect(result.chunksSent).to.be.at.most(TOTAL - acked.size);
-          const stored = await readFile(join(dirs.uploadDir, file.md5.slice(0, 2), file.md5));
+          const stored = await readFile(storedPath(dirs.uploadDir, file.md5));
           expect(stored.equals(file.data)).to.equal(true);
           expect(await storeIsVerified(dirs.uploadDir)).to.deep.equal([file.md5]);
           // the record gains the content's SHA-256 (SHA256=background), also when recovery finished the merge

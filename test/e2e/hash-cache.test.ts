@@ -8,7 +8,7 @@ import { HASH_CACHE_MAX_BYTES } from '../../src/client/node-hash-cache.js';
 import { MiB } from '../../src/protocol/index.js';
 import { runCli } from '../support/client-cli.js';
 import { startEmbedded, userTokens } from '../support/embedded.js';
-import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, storedPath, tempDir } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -107,7 +107,7 @@ describe('the client hash cache (Node)', function () {
     expect(retries).to.deep.equal(['E_CHECKSUM']);
     expect(result).to.include({ md5: file.md5, md5Cached: false });
     expect(await cache.get(identity)).to.equal(file.md5);
-    const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5));
+    const stored = await readFile(storedPath(server.config.uploadDir, file.md5));
     expect(stored.equals(file.data)).to.equal(true);
   });
 

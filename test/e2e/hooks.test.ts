@@ -12,7 +12,7 @@ import { upload } from '../../src/client/node.js';
 import { PROOF_RANGE_BYTES, PROOF_RANGES, UpwireError, type FileInfo, type ProveStatus } from '../../src/protocol/index.js';
 import type { UploadCompleteEvent, UploadCreateEvent } from '../../src/server/index.js';
 import { startEmbedded, userTokens, type Embedded } from '../support/embedded.js';
-import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, storedPath, tempDir } from '../support/fixtures.js';
 import { connect, exited, request } from '../support/server.js';
 
 const HOOK_SERVER = fileURLToPath(new URL('../support/hook-server.js', import.meta.url));
@@ -92,7 +92,7 @@ describe('hooks: authorize, onUploadCreate, onUploadComplete, per-principal file
     expect([quota.code, quota.message]).to.deep.equal(['E_TOO_LARGE', 'quota: alice may store 150000 bytes']);
     expect((await refusal(upload(exe.path, { url: server.url, token: 'user:alice', hashCache: false }))).code).to.equal('E_FORBIDDEN');
     expect(server.upwire.service.partialUploads).to.equal(0);
-    expect(await readFile(join(server.uploadDir, big.md5.slice(0, 2), big.md5)).catch(() => 'none')).to.equal('none');
+    expect(await readFile(storedPath(server.uploadDir, big.md5)).catch(() => 'none')).to.equal('none');
 
     const ok = await randomFile(dir.path, 100_000, 'ok.bin');
     const result = await upload(ok.path, { url: server.url, token: 'user:alice', metadata: { album: 'Été 2026' }, hashCache: false });
@@ -108,7 +108,7 @@ describe('hooks: authorize, onUploadCreate, onUploadComplete, per-principal file
     server = await startEmbedded({
       hooks: {
         onUploadComplete: async (event) => {
-          storedWhenCalled = (await readFile(join(server!.uploadDir, event.file.md5.slice(0, 2), event.file.md5)).then(md5Of)) === event.file.md5;
+          storedWhenCalled = (await readFile(storedPath(server!.uploadDir, event.file.md5)).then(md5Of)) === event.file.md5;
           completed.push(event);
         },
       },

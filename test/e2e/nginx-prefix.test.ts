@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { upload } from '../../src/client/node.js';
 import { DEFAULT_CHUNK_SIZE, MiB, PROTOCOL_VERSION, UPLOAD_NAMESPACE } from '../../src/protocol/index.js';
-import { eventually, md5Of, randomFile, skipWithout, tempDir } from '../support/fixtures.js';
+import { eventually, md5Of, randomFile, skipWithout, storedPath, tempDir } from '../support/fixtures.js';
 import { nginxUnavailable, startNginx, type Nginx } from '../support/nginx.js';
 import { request, startTestServer, type RawSocket, type TestServer } from '../support/server.js';
 
@@ -38,7 +37,7 @@ describe('behind nginx at /uploads/ (deploy/nginx.conf)', function () {
   it('the Node client uploads with url <nginx>/uploads, over a WebSocket through nginx, and the stored bytes are exact', async () => {
     const result = await upload(file.path, { url: mount });
     expect(result).to.include({ md5: file.md5, instant: false, bytesStored: file.data.length });
-    const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5));
+    const stored = await readFile(storedPath(server.config.uploadDir, file.md5));
     expect(md5Of(stored)).to.equal(file.md5);
     // The client offers only the websocket transport, so completing is proof enough; nginx's log
     // says it too: the handshake under the prefix was answered 101 by upwire itself (upstream 101),

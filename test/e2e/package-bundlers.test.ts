@@ -11,7 +11,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from '../support/browser.js';
-import { md5Of, randomFile, skipWithout, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, skipWithout, storedPath, tempDir } from '../support/fixtures.js';
 import { consumerProject } from '../support/package-project.js';
 import { serveDirectory, type StaticServer } from '../support/package-static.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -92,7 +92,7 @@ describe('upwire bundled into a browser app (esbuild, Vite) from the packed tarb
   async function expectStored(run: PageRun & { file: { md5: string; data: Buffer } }): Promise<void> {
     expect(run.state, `${run.error} / console: ${run.console.join(' | ')}`).to.equal('done');
     expect(run.md5).to.equal(run.file.md5);
-    const stored = await readFile(join(server.config.uploadDir, run.file.md5.slice(0, 2), run.file.md5));
+    const stored = await readFile(storedPath(server.config.uploadDir, run.file.md5));
     expect(md5Of(stored)).to.equal(run.file.md5);
     expect(stored.equals(run.file.data)).to.equal(true);
   }

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, storedPath, tempDir } from '../support/fixtures.js';
 import { consumerProject, packedTarball, REPO, run, SERVER_PACKAGES } from '../support/package-project.js';
 import { exited, startTestServer } from '../support/server.js';
 
@@ -59,7 +59,7 @@ describe('the npm package', function () {
       const uploaded = await run(bin, ['upload', file.path, '--url', server.url], { cwd: project, timeoutMs: 30_000 });
       expect(uploaded.code, uploaded.stderr).to.equal(0);
       expect(JSON.parse(uploaded.stdout)).to.include({ md5: file.md5, instant: false });
-      expect(md5Of(await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5)))).to.equal(file.md5);
+      expect(md5Of(await readFile(storedPath(server.config.uploadDir, file.md5)))).to.equal(file.md5);
 
       const serve = await run(bin, ['serve', '--port', '0', '--upload-dir', join(dir.path, 'u'), '--db-dir', join(dir.path, 'db')], { cwd: project, timeoutMs: 30_000 });
       expect(serve.code).to.equal(2);

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { upload, watch } from '../../src/client/node.js';
-import { randomFile, tempDir } from '../support/fixtures.js';
+import { randomFile, storedPath, tempDir } from '../support/fixtures.js';
 import { connect, ok, request, startTestServer, type TestServer } from '../support/server.js';
 
 const CHUNK = 64 * 1024;
@@ -43,7 +42,7 @@ describe('many clients on one md5, one of them sending garbage', () => {
       // the first merge finds the garbage (E_CHECKSUM); a later one finds the chunks gone (E_INCOMPLETE)
       expect(merged.ok || merged.error.code).to.be.oneOf(['E_CHECKSUM', 'E_INCOMPLETE']);
       expect(failures[0]).to.equal('failed E_CHECKSUM');
-      const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5));
+      const stored = await readFile(storedPath(server.config.uploadDir, file.md5));
       expect(stored.equals(file.data)).to.equal(true);
       await server.service.sha256Recorded();
       const { files } = (await (await fetch(`${server.url}/files`)).json()) as { files: { md5: string; sha256: string }[] };

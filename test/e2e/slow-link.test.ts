@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHUNK_SIZE, MiB } from '../../src/protocol/index.js';
 import type { UploadResult } from '../../src/client/node.js';
-import { randomFile, skipWithout, tempDir } from '../support/fixtures.js';
+import { randomFile, skipWithout, storedPath, tempDir } from '../support/fixtures.js';
 import { createShapedLink, shapedLinksUnavailable } from '../support/netns.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -27,7 +27,7 @@ async function uploadOver(rate: string, bitsPerSecond: number, bytes: number, di
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     if (code !== 0) throw new Error(`the client in the namespace exited with ${code}: ${stderr}`);
     const outcome = JSON.parse(stdout) as Outcome;
-    const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5)).catch(() => undefined);
+    const stored = await readFile(storedPath(server.config.uploadDir, file.md5)).catch(() => undefined);
     return { outcome, stored: stored?.equals(file.data) === true, linkSeconds: (bytes * 8) / bitsPerSecond, shaper: await link.stats() };
   } finally {
     await server?.stop();

@@ -4,7 +4,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createUploader, upload } from '../../src/client/node.js';
 import { EMPTY_MD5 } from '../../src/protocol/index.js';
-import { md5Of, randomFile, tempDir } from '../support/fixtures.js';
+import { md5Of, randomFile, storedPath, tempDir } from '../support/fixtures.js';
 import { connect, ok, request, startTestServer, type TestServer } from '../support/server.js';
 
 const CHUNK = 64 * 1024;
@@ -190,7 +190,7 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
     const withoutSha256 = ({ sha256: _, ...info }: typeof a.file) => info;
     expect(withoutSha256(a.file)).to.deep.equal(withoutSha256(b.file));
     expect((await download(server, file.md5)).equals(file.data)).to.equal(true);
-    const stored = await readFile(join(server.config.uploadDir, file.md5.slice(0, 2), file.md5));
+    const stored = await readFile(storedPath(server.config.uploadDir, file.md5));
     expect(md5Of(stored)).to.equal(file.md5);
   });
 

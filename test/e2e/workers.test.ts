@@ -11,7 +11,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { upload } from '../../src/client/node.js';
-import { eventually, md5Of, randomFile, skipWithout, tempDir } from '../support/fixtures.js';
+import { eventually, md5Of, randomFile, skipWithout, storedPath, tempDir } from '../support/fixtures.js';
 import { freePort } from '../support/procs.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 import { CLI, exited } from '../support/server.js';
@@ -96,7 +96,7 @@ describe('upwire serve --workers', function () {
     expect(stderr).to.match(new RegExp(`worker ${workers[0]} exited \\(SIGKILL\\); starting another`));
     const other = await randomFile(dir.path, 2 * 1024 * 1024 + 7, 'second.bin');
     expect((await upload(other.path, { url, hashCache: false })).file.md5).to.equal(other.md5);
-    expect(md5Of(await readFile(join(uploadDir, other.md5.slice(0, 2), other.md5)))).to.equal(other.md5);
+    expect(md5Of(await readFile(storedPath(uploadDir, other.md5)))).to.equal(other.md5);
 
     primary.kill('SIGTERM');
     expect((await exited(primary)).code, stderr).to.equal(0);

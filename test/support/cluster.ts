@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sleep, tempDir } from './fixtures.js';
+import { sleep, storedPath, tempDir } from './fixtures.js';
 import { nginxUnavailable, startNginx, type Nginx } from './nginx.js';
 import { redisUnavailable, startRedis, type RedisServer } from './redis.js';
 import { freePort } from './procs.js';
@@ -261,7 +261,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     urls: nodes.map((n) => n.url),
     nginx,
     url: nginx ? `${nginx.url}/uploads` : nodes[0]!.url,
-    storePath: (md5) => join(uploadDir, md5.slice(0, 2), md5),
+    storePath: (md5) => storedPath(uploadDir, md5),
     isUp: (i) => node(i).up,
     pid: (i) => node(i).pid,
     async kill9(i) {

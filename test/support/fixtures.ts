@@ -9,6 +9,19 @@ export async function tempDir(prefix = 'upwire-test-'): Promise<{ path: string; 
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
+/**
+ * Where the file-system byte store keeps a verified file (bytes/file-system.ts storePath): the one
+ * place the tests know the store's on-disk layout.
+ */
+export function storedPath(uploadDir: string, md5: string): string {
+  return join(uploadDir, md5.slice(0, 2), md5);
+}
+
+/** The folder of the store that holds the files whose md5 begins as `md5` does. */
+export function storedShard(uploadDir: string, md5: string): string {
+  return join(uploadDir, md5.slice(0, 2));
+}
+
 export function md5Of(data: Uint8Array): string {
   return createHash('md5').update(data).digest('hex');
 }

@@ -4,7 +4,7 @@ import {
   type ParsedInit, type PartialStatus, type ProveRequest, type ProveStatus, type UploadSnapshot,
 } from '../../protocol/index.js';
 import { EVERYONE, type Principal } from '../model/principal.js';
-import { Admission } from './admission.js';
+import { CreationLimits } from './creation-limits.js';
 import { uploaderFor, Completions, entryInfo, entryOf, fileInfo } from './completion.js';
 import type { ServerConfig } from '../config/config.js';
 import type { ByteStore, ByteStoreCapabilities } from '../bytes/types.js';
@@ -67,7 +67,7 @@ export class UploadService {
   readonly #ledger = new UploadLedger();
   readonly #open: OpenUploads;
   readonly #stored: StoredFiles;
-  readonly #admission: Admission;
+  readonly #creationLimits: CreationLimits;
   readonly #completions: Completions;
   readonly #sha256: Sha256Records;
   readonly #upkeep: Upkeep;
@@ -78,7 +78,7 @@ export class UploadService {
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
     const { uploads, files, bytes, locker, events, config } = deps;
-    this.#admission = new Admission(this.#ledger, bytes, config);
+    this.#creationLimits = new CreationLimits(this.#ledger, bytes, config);
     this.#stored = new StoredFiles({ files, bytes, locker, events, fsync: config.fsync });
     this.#open = new OpenUploads({
       uploads, bytes, ledger: this.#ledger,
@@ -138,7 +138,7 @@ export class UploadService {
         return session.status();
       }
       if (session) {
-        const verdict = this.#admission.conflict(this.#ledger.get(id));
+        const verdict = this.#creationLimits.conflict(this.#ledger.get(id));
         if (verdict !== 'replace') throw verdict;
         await this.#open.forget(id, guard.fence);
         this.#deps.events.ended({ id, md5, reason: 'expired' });
@@ -372,10 +372,10 @@ export class UploadService {
       ...(address === undefined ? {} : { createdBy: address }),
       ...(metadata === undefined ? {} : { metadata }),
     };
-    this.#admission.checkCaps(address);
+    this.#creationLimits.checkCaps(address);
     this.#ledger.add(meta); // counted before anything is awaited, so racing inits see it
     try {
-      await this.#admission.checkSpace(size);
+      await this.#creationLimits.checkSpace(size);
       // No indices can exist without their meta (deleteUpload clears indices first), so a new upload starts empty.
       const session = await this.#open.create(meta);
       failpoint('after-init-state');

@@ -2,7 +2,7 @@ import { UpwireError } from '../../protocol/index.js';
 import type { ByteStore } from '../bytes/types.js';
 import type { LedgerEntry, UploadLedger } from './ledger.js';
 
-export interface AdmissionLimits {
+export interface CreationLimitsConfig {
   /** Partial uploads the server keeps at once, and per client address. */
   maxUploads: number;
   maxUploadsPerAddress: number;
@@ -20,11 +20,11 @@ const CAP_RETRY_MS = 5000;
  * number is bounded per address and in all), and the disk space, counted so that an init alone
  * blocks nobody: the space promised is what the uploads that are receiving bytes still need.
  */
-export class Admission {
+export class CreationLimits {
   constructor(
     private readonly ledger: UploadLedger,
     private readonly bytes: ByteStore,
-    private readonly limits: AdmissionLimits,
+    private readonly limits: CreationLimitsConfig,
   ) {}
 
   /**
