@@ -5,7 +5,8 @@
  * medians. Results go to bench/results/latest.json and latest.md.
  * Sections: large (1 GiB end to end, phases, instant, watcher, probe), small (many small files),
  * concurrent (16 x 64 MiB), rss (4 GiB peak RSS), browser (MD5 in Chromium), links (shaped
- * uplinks, as root), crowd (100 and 300 clients at once).
+ * uplinks, as root), crowd (100 and 300 clients at once), crowd-fixed (100 and 300 clients at once,
+ * each with a fixed window of 4 frames of 1 MiB).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -15,6 +16,7 @@ import { tempDir } from '../test/support/fixtures.js';
 import { CLI } from '../test/support/server.js';
 import { benchBrowserHash } from './browser-hash.js';
 import { crowds } from './crowd.js';
+import { fixedWindowCrowds } from './crowd-fixed.js';
 import { LINKS, shapedLinks } from './links.js';
 import { latencyProbe, stalledWatcher } from './probes.js';
 import { readdir, stat } from 'node:fs/promises';
@@ -22,7 +24,7 @@ import { childrenCpu, cpuOf, startService, startUpwire, stopService, timed } fro
 import { median, randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
-const ALL_SECTIONS = ['large', 'small', 'concurrent', 'rss', 'browser', 'links', 'crowd'];
+const ALL_SECTIONS = ['large', 'small', 'concurrent', 'rss', 'browser', 'links', 'crowd', 'crowd-fixed'];
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
@@ -249,6 +251,7 @@ try {
   if (SECTIONS.has('large')) await oneLargeFile();
   if (SECTIONS.has('links')) await shapedLinks(record, log, fresh, Number(values['link-runs']));
   if (SECTIONS.has('crowd')) await crowds(record, log, fresh, [100, 300], Number(values['crowd-runs']));
+  if (SECTIONS.has('crowd-fixed')) await fixedWindowCrowds(record, log, fresh, [100, 300], Number(values['crowd-runs']));
   if (SECTIONS.has('small')) await smallFiles();
   if (SECTIONS.has('concurrent')) await concurrent();
   if (SECTIONS.has('rss')) await largeFile();
@@ -306,6 +309,14 @@ for (const count of [100, 300]) {
   rows.push(
     [`${count} clients x 16 MiB at once: wall`, `${s(`crowd-${count}-upwire`)}, ${med(`crowd-${count}-upwire-failures`)} failed`, `tus ${s(`crowd-${count}-tus`)}, ${med(`crowd-${count}-tus-failures`)} failed`, x(`crowd-${count}-upwire`, `crowd-${count}-tus`)],
     [`${count} clients x 16 MiB at once: server peak RSS`, `${med(`crowd-${count}-upwire-rss`).toFixed(0)} MiB`, `tus ${med(`crowd-${count}-tus-rss`).toFixed(0)} MiB`, x(`crowd-${count}-upwire-rss`, `crowd-${count}-tus-rss`)],
+  );
+}
+for (const count of [100, 300]) {
+  if (!has(`fixed-${count}-upwire`)) continue;
+  const what = `${count} clients x 16 MiB, fixed window of 4 x 1 MiB`;
+  rows.push(
+    [`${what}: wall`, `${s(`fixed-${count}-upwire`)}, ${med(`fixed-${count}-upwire-failures`)} failed, ${med(`fixed-${count}-upwire-busy`)} E_BUSY, ${med(`fixed-${count}-upwire-resent`)} frames sent again`, `tus ${s(`fixed-${count}-tus`)}, ${med(`fixed-${count}-tus-failures`)} failed`, x(`fixed-${count}-upwire`, `fixed-${count}-tus`)],
+    [`${what}: server peak RSS`, `${med(`fixed-${count}-upwire-rss`).toFixed(0)} MiB (frame bytes held at most ${med(`fixed-${count}-upwire-held`).toFixed(0)} MiB)`, `tus ${med(`fixed-${count}-tus-rss`).toFixed(0)} MiB`, x(`fixed-${count}-upwire-rss`, `fixed-${count}-tus-rss`)],
   );
 }
 if (has('small-upwire-off')) {

@@ -139,7 +139,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
       async drain(timeoutMs) {
         draining = true;
         const deadline = Date.now() + timeoutMs;
-        while (intake.held > 0 && Date.now() < deadline) await sleep(20);
+        while (intake.admitted > 0 && Date.now() < deadline) await sleep(20);
       },
       async close() {
         hubs.close();

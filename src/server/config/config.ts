@@ -41,7 +41,7 @@ export interface ServerConfig {
    * none; the record gains it), 'inline' with the MD5 check (in the answer), 'off' never.
    */
   sha256: 'background' | 'inline' | 'off';
-  /** Frame bytes held in memory (received, not yet written) across all connections; beyond, E_BUSY. */
+  /** Frame bytes in memory across all connections (read and not yet admitted, or admitted and not yet written); sockets are paused beyond it. */
   maxBufferedBytes: number;
   /** A download whose reader reads nothing for this long (ms) is closed. */
   sendTimeoutMs: number;

@@ -1,7 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../../protocol/index.js';
 import type { UploadEvents } from './events.js';
-import type { Intake } from '../socket/intake.js';
+
+/** What the metrics read of the frame bytes held in memory (socket/intake.ts). */
+export interface IntakeGauges {
+  readonly held: number;
+  readonly peak: number;
+  readonly pauses: number;
+  readonly pausedNow: number;
+}
 
 /** GET /metrics, in Prometheus text format. */
 export class Metrics implements Partial<UploadEvents> {
@@ -23,17 +30,17 @@ export class Metrics implements Partial<UploadEvents> {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
   });
 
-  constructor(activeUploads: () => number, intake: Pick<Intake, 'held' | 'peak' | 'pauses' | 'pausedNow'>, partialUploads: () => number) {
+  constructor(activeUploads: () => number, intake: IntakeGauges, partialUploads: () => number) {
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({ name, help, registers: [this.registry], collect() {
         this.set(read());
       } });
     gauge('upwire_active_uploads', 'Partial uploads open in memory', activeUploads);
     gauge('upwire_partial_uploads', 'Partial uploads kept (capped by MAX_UPLOADS)', partialUploads);
-    gauge('upwire_buffered_bytes', 'Frame bytes in memory now (received, not yet written)', () => intake.held);
-    gauge('upwire_buffered_bytes_peak', 'The most frame bytes ever in memory at once', () => intake.peak);
-    gauge('upwire_paused_connections', 'Connections not being read now because they hold too much', () => intake.pausedNow);
-    new Counter({ name: 'upwire_connection_pauses_total', help: 'Times a connection stopped being read because it, or the server, held too much', registers: [this.registry], collect() {
+    gauge('upwire_buffered_bytes', 'Frame bytes in memory now: read from sockets and not yet admitted, or admitted and not yet written', () => intake.held);
+    gauge('upwire_buffered_bytes_peak', 'The most frame bytes ever in memory at once (read and not yet admitted, or admitted and not yet written)', () => intake.peak);
+    gauge('upwire_paused_connections', 'Connections not being read now: waiting for room under MAX_BUFFERED, or holding too much themselves', () => intake.pausedNow);
+    new Counter({ name: 'upwire_connection_pauses_total', help: 'Times a connection stopped being read: to wait for room under MAX_BUFFERED, or because it held too much', registers: [this.registry], collect() {
       this.reset();
       this.inc(intake.pauses);
     } });

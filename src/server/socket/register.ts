@@ -75,10 +75,10 @@ export function registerHandlers(
   });
 }
 
-/** The WebSocket under a socket.io socket, whose reading can be paused (a polling transport cannot be). */
+/** The WebSocket under a socket.io socket (engine.io's websocket transport wraps a `ws` one; a polling transport has none), now and after an upgrade. */
 function pausable(socket: UploadSocket): Pausable {
-  const ws = () => (socket.conn.transport as unknown as { socket?: Partial<Pausable> }).socket;
-  return { pause: () => ws()?.pause?.(), resume: () => ws()?.resume?.() };
+  const { conn } = socket;
+  return { websocket: () => (conn.transport as unknown as { socket?: unknown }).socket, onUpgrade: (listener) => conn.on('upgrade', listener) };
 }
 
 /**
