@@ -35,7 +35,12 @@ export function run(file: string, args: string[], options: { cwd: string; timeou
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
   return new Promise((resolve) => {
     execFile(file, args, { cwd: options.cwd, env: { ...env, ...options.env }, timeout: options.timeoutMs ?? 90_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+      (err, stdout, stderr) => resolve({
+        code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
+        stdout,
+        // A command killed for its time says so: an empty failure tells nothing.
+        stderr: err?.killed ? `${stderr}(killed after ${options.timeoutMs ?? 90_000} ms)` : stderr,
+      }));
   });
 }
 
