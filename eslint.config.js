@@ -25,6 +25,7 @@ const ROOMS = {
 /** Packages only one room may import (its outside world); other rooms may import their types only where said. */
 const OWNED = {
   'socket.io': 'socket', 'socket.io-parser': 'socket', 'node:http': 'http', redis: 'redis', level: 'store', pino: 'observe', 'prom-client': 'observe',
+  '@aws-sdk/client-s3': 'bytes', '@aws-sdk/s3-request-presigner': 'bytes',
 };
 const TYPES_ANYWHERE = new Set(['node:http']);
 

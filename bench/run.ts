@@ -6,7 +6,7 @@
  * Sections: large (1 GiB end to end, phases, instant, watcher, probe), small (many small files),
  * concurrent (16 x 64 MiB), rss (4 GiB peak RSS), browser (MD5 in Chromium), links (shaped
  * uplinks, as root), crowd (100 and 300 clients at once), crowd-fixed (100 and 300 clients at once,
- * each with a fixed window of 4 frames of 1 MiB).
+ * each with a fixed window of 4 frames of 1 MiB), s3 (1 GiB into S3 on radosgw against @tus/s3-store).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -19,12 +19,13 @@ import { crowds } from './crowd.js';
 import { fixedWindowCrowds } from './crowd-fixed.js';
 import { LINKS, shapedLinks } from './links.js';
 import { latencyProbe, stalledWatcher } from './probes.js';
+import { s3Rows, s3Uploads } from './s3.js';
 import { readdir, stat } from 'node:fs/promises';
 import { childrenCpu, cpuOf, startService, startUpwire, stopService, timed } from './procs.js';
 import { median, randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
-const ALL_SECTIONS = ['large', 'small', 'concurrent', 'rss', 'browser', 'links', 'crowd', 'crowd-fixed'];
+const ALL_SECTIONS = ['large', 'small', 'concurrent', 'rss', 'browser', 'links', 'crowd', 'crowd-fixed', 's3'];
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
@@ -255,6 +256,7 @@ try {
   if (SECTIONS.has('small')) await smallFiles();
   if (SECTIONS.has('concurrent')) await concurrent();
   if (SECTIONS.has('rss')) await largeFile();
+  if (SECTIONS.has('s3')) await s3Uploads(record, log, fresh, SIZE, RUNS);
   if (SECTIONS.has('browser')) {
     const b = await benchBrowserHash(SIZE, 3);
     record('browser-spark', b.sparkMiBps);
@@ -332,6 +334,7 @@ if (has('conc-upwire')) {
   );
 }
 if (has('large-upwire-rss')) rows.push([`server peak RSS, ${LARGE} MiB`, `${med('large-upwire-rss').toFixed(0)} MiB`, `tus ${med('large-tus-rss').toFixed(0)} MiB`, x('large-upwire-rss', 'large-tus-rss')]);
+rows.push(...s3Rows(med, has, SIZE));
 if (has('browser-wasm')) {
   rows.push([`browser MD5 (Chromium, ${SIZE} MiB)`, `hash-wasm ${med('browser-wasm').toFixed(0)} MiB/s`, `spark-md5 ${med('browser-spark').toFixed(0)} MiB/s`, x('browser-wasm', 'browser-spark')]);
 }

@@ -18,6 +18,7 @@ const ENTRIES = {
   'upwire': 'dist/src/client/node.d.ts',
   'upwire-browser': 'dist/src/client/browser.d.ts',
   'upwire-server': 'dist/src/server/index.d.ts',
+  'upwire-s3': 'dist/src/server/bytes/s3.d.ts',
   'upwire-protocol': 'dist/src/protocol/index.d.ts',
 };
 

@@ -8,8 +8,9 @@ import { reportFailure } from './start-failure.js';
 
 /** The optional peer dependencies `upwire serve` needs, for the one line that says what to install. */
 const SERVER_PACKAGES = ['socket.io', 'level', 'pino', 'pino-pretty', 'prom-client'];
-/** And those of Redis mode (REDIS_URL), also optional peers. */
+/** And those of Redis mode (REDIS_URL) and object storage (S3_BUCKET), also optional peers. */
 const REDIS_PACKAGES = ['redis', '@socket.io/redis-adapter'];
+const S3_PACKAGES = ['@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner'];
 /** Errors whose message is meant for the user: one line, no stack. Matched by name, so this file loads none of their modules. */
 const USER_ERRORS = new Set(['UsageError', 'ConfigError', 'UpwireError', 'MissingPackageError']);
 
@@ -41,7 +42,7 @@ function missingServerPackage(err: unknown): string | undefined {
   if (typeof message !== 'string') return undefined;
   const name = code === 'ERR_MODULE_NOT_FOUND' ? /Cannot find package '([^']+)'/.exec(message)?.[1]
     : /unable to determine transport target for "([^"]+)"/.exec(message)?.[1];
-  return name !== undefined && [...SERVER_PACKAGES, ...REDIS_PACKAGES].includes(name) ? name : undefined;
+  return name !== undefined && [...SERVER_PACKAGES, ...REDIS_PACKAGES, ...S3_PACKAGES].includes(name) ? name : undefined;
 }
 
 async function serve(argv: string[]): Promise<number> {
@@ -54,7 +55,9 @@ async function serve(argv: string[]): Promise<number> {
     // Thrown, not printed: a worker of `serve --workers` hands the line to its primary like any other.
     throw new MissingPackageError(REDIS_PACKAGES.includes(missing)
       ? `Redis mode (REDIS_URL) needs ${missing}: npm install ${REDIS_PACKAGES.join(' ')}`
-      : `serve needs the server's packages (${missing} is missing): npm install ${SERVER_PACKAGES.join(' ')}`);
+      : S3_PACKAGES.includes(missing)
+        ? `object storage (S3_BUCKET) needs ${missing}: npm install ${S3_PACKAGES.join(' ')}`
+        : `serve needs the server's packages (${missing} is missing): npm install ${SERVER_PACKAGES.join(' ')}`);
   }
 }
 

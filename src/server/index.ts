@@ -10,6 +10,6 @@ export { UploadGone, StaleFence } from './store/types.js';
 // What a store throws when it cannot be reached now: the client gets a retryable E_BUSY.
 export { StoreUnavailable } from './model/errors.js';
 export { MemoryStores } from './store/memory.js';
-export type { ByteStore, ByteStoreCapabilities, PartialBytes } from './bytes/types.js';
+export type { ByteStore, ByteStoreCapabilities, ChunkTags, PartialBytes } from './bytes/types.js';
 export type { Locker, Lock, Fence } from './lock/types.js';
 export { UpwireError } from '../protocol/index.js';

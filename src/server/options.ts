@@ -55,11 +55,13 @@ export function settingsOf(options: UpwireOptions): UpwireSettings & { host: str
  * What the stores must be able to do in the mode configured, checked when upwire starts rather than
  * found at the first merge (as tusd's composer checks its store's capabilities).
  */
-export function checkStores(bytes: ByteStore, { severalNodes, fsync }: { severalNodes: boolean; fsync: boolean }): string[] {
+export function checkStores(bytes: ByteStore, { severalNodes, fsync, verify }: { severalNodes: boolean; fsync: boolean; verify: 'received' | 'disk' }): string[] {
   const { readBack, durableOnFlush } = bytes.capabilities;
-  // The prefix hash is rebuilt from the bytes after a restart, and VERIFY=disk hashes them at merge.
-  if (!readBack) throw new ConfigError('the byte store cannot read back the bytes of an upload in progress (capabilities.readBack), which upwire needs');
-  // Several nodes verify a sealed copy of their own (session.ts).
-  if (severalNodes && !bytes.seal) throw new ConfigError('REDIS_URL: several nodes need a byte store that can seal a copy of an upload (ByteStore.seal), and the one given cannot');
+  // VERIFY=disk hashes the partial bytes read back at merge.
+  if (!readBack && verify === 'disk') throw new ConfigError('VERIFY=disk reads the bytes of an upload back, and this byte store cannot (object storage): use VERIFY=received');
+  // Several nodes, and a store that cannot read back, verify a sealed copy (session.ts).
+  if ((severalNodes || !readBack) && !bytes.seal) {
+    throw new ConfigError(`${severalNodes ? 'REDIS_URL: several nodes need' : 'a byte store that cannot read back needs'} to seal a copy of an upload (ByteStore.seal), and the one given cannot`);
+  }
   return fsync && !durableOnFlush ? ['FSYNC is on, but the byte store cannot make writes durable (capabilities.durableOnFlush): acknowledged chunks may be lost in a power cut'] : [];
 }

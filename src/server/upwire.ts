@@ -10,7 +10,9 @@ import { withinTime, type UploadCompleteEvent, type UploadCreateEvent } from './
 import { fanOut, type UploadEvents } from './observe/events.js';
 import { createLogger } from './observe/log.js';
 import { Metrics } from './observe/metrics.js';
-import { checkStores, settingsOf, type UpwireOptions } from './options.js';
+import { checkStores, settingsOf, type UpwireOptions, type UpwireSettings } from './options.js';
+import type { ByteStore } from './bytes/types.js';
+import { join } from 'node:path';
 import { openRedisState } from './redis-mode.js';
 import { logEndings } from './socket/answer-log.js';
 import { attachUploads } from './socket/attach.js';
@@ -76,10 +78,11 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
     await level?.open();
     const uploads = given.uploads ?? redis?.stores ?? level!;
     const files = given.files ?? redis?.stores ?? level!;
-    const ownBytes = given.bytes ? undefined : new FileSystemBytes(config.uploadDir);
+    // Object storage (S3_BUCKET; the SDK is an optional peer, loaded only then), else files under uploadDir.
+    const ownBytes = given.bytes ? undefined : config.s3Bucket === undefined ? new FileSystemBytes(config.uploadDir) : await s3Bytes(config);
     await ownBytes?.open();
     const bytes = given.bytes ?? ownBytes!;
-    for (const warning of checkStores(bytes, { severalNodes: redis !== undefined, fsync: config.fsync })) log.warn(warning);
+    for (const warning of checkStores(bytes, { severalNodes: redis !== undefined, fsync: config.fsync, verify: config.verify })) log.warn(warning);
     const { authorize, onUploadCreate, onUploadComplete } = options.hooks ?? {};
     const access = new Access(config, authorize && withinTime('authorize', config.hookTimeoutMs, authorize));
     const events = new EventEmitter<UpwireEventMap>();
@@ -133,7 +136,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         const page = () => ({ socketPath: socketPath ?? attached?.socketPath ?? 'socket.io', namespace: attached?.namespace ?? UPLOAD_NAMESPACE });
         return httpHandler({
           files, bytes, access, metrics, sendTimeoutMs: config.sendTimeoutMs, storedGone: (md5) => service.checkStored(md5), page, trustProxy: config.trustProxy,
-          log: (message, details) => log.warn(details, message),
+          log: (message, details) => log.warn(details, message), downloads: config.downloads,
         }, basePath);
       },
       async drain(timeoutMs) {
@@ -155,6 +158,14 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
     await redis?.close();
     throw err;
   }
+}
+
+async function s3Bytes(config: UpwireSettings): Promise<ByteStore> {
+  const { S3Bytes } = await import('./bytes/s3.js');
+  return new S3Bytes({
+    bucket: config.s3Bucket!, prefix: config.s3Prefix, region: config.s3Region, spoolDir: join(config.uploadDir, '.spool'),
+    ...(config.s3Endpoint === undefined ? {} : { endpoint: config.s3Endpoint }),
+  });
 }
 
 /** The events of upwire.events that the service's own events carry. */

@@ -238,7 +238,7 @@ describe('/readyz: a failing check is logged once per new failure, not once per 
     const handler: HttpHandler = httpHandler({
       files: new MemoryStores(), bytes, access: new Access({ ...DEFAULTS, host: '127.0.0.1' }, undefined),
       metrics: new Metrics(() => 0, { held: 0, peak: 0, pauses: 0, pausedNow: 0 }, () => 0), sendTimeoutMs: 10_000,
-      storedGone: async () => {}, page: () => ({ socketPath: 'socket.io', namespace: '/upload' }), trustProxy: 0,
+      storedGone: async () => {}, page: () => ({ socketPath: 'socket.io', namespace: '/upload' }), trustProxy: 0, downloads: 'proxy',
       log: (message, details) => logged.push([message, details]),
     });
     const started = await serve(handler);

@@ -13,9 +13,9 @@ const nothing = async () => {};
 
 byteStoreContract('file system', async () => {
   const dir = await tempDir();
-  return { store: new FileSystemBytes(dir.path, { maxOpenFiles: 1 }), cleanup: dir.remove };
+  return { store: new FileSystemBytes(dir.path, { maxOpenFiles: 1 }), chunkSize: 64 * 1024, cleanup: dir.remove };
 });
-byteStoreContract('memory', async () => ({ store: new MemoryBytes(), cleanup: nothing }));
+byteStoreContract('memory', async () => ({ store: new MemoryBytes(), chunkSize: 64 * 1024, cleanup: nothing }));
 
 lockerContract('memory (one process)', async () => ({ locker: new MemoryLocker(), cleanup: nothing }));
 

@@ -18,10 +18,15 @@ describe('PrefixHasher', () => {
     const disk = Buffer.alloc(content.length);
     const stored = new Uint8Array(total);
     const reads: number[] = [];
-    const hasher = new PrefixHasher({ size: content.length, chunkSize: CHUNK, total }, (i) => stored[i] === 1, async (i) => {
+    const frontiers: number[] = [];
+    const hasher = new PrefixHasher({ size: content.length, chunkSize: CHUNK, total }, (i) => stored[i] === 1, async (i, take) => {
       reads.push(i);
-      return disk.subarray(i * CHUNK, Math.min(content.length, (i + 1) * CHUNK));
-    }, choice);
+      // in two pieces, as a large chunk is read back
+      const chunk = disk.subarray(i * CHUNK, Math.min(content.length, (i + 1) * CHUNK));
+      take(chunk.subarray(0, 10));
+      await Promise.resolve();
+      take(chunk.subarray(10));
+    }, choice, (frontier) => frontiers.push(frontier));
     /** Feeds (and writes) chunk `i` frame by frame with `bytes`, up to `upTo` bytes. */
     const send = (i: number, bytes: Buffer, upTo = bytes.length) => {
       for (let offset = 0; offset < upTo; offset += FRAME) {
@@ -35,7 +40,7 @@ describe('PrefixHasher', () => {
       stored[i] = 1;
       hasher.stored(i);
     };
-    return { total, hasher, send, store, chunkOf, reads };
+    return { total, hasher, send, store, chunkOf, reads, frontiers };
   }
 
   const expected = (content: Buffer) => ({
@@ -52,6 +57,24 @@ describe('PrefixHasher', () => {
     }
     expect(await m.hasher.digest()).to.deep.equal(expected(content));
     expect(m.reads).to.deep.equal([]);
+    // told of the prefix as it grows, frame by frame (a store may let go of what is hashed)
+    expect(m.frontiers.at(-1)).to.equal(content.length);
+    expect(m.frontiers).to.deep.equal([...m.frontiers].sort((a, b) => a - b));
+  });
+
+  it('tells the prefix as it grows when chunks came out of order and were read back', async () => {
+    const content = randomBytes(4 * CHUNK);
+    const m = model(content);
+    for (const i of [1, 2, 3]) {
+      m.send(i, m.chunkOf(i));
+      m.store(i);
+    }
+    expect(m.frontiers).to.deep.equal([]);
+    m.send(0, m.chunkOf(0));
+    m.store(0);
+    expect(await m.hasher.digest()).to.deep.equal(expected(content));
+    expect(m.reads).to.deep.equal([1, 2, 3]);
+    expect(m.frontiers.slice(-3)).to.deep.equal([2 * CHUNK, 3 * CHUNK, 4 * CHUNK]);
   });
 
   it('computes the MD5 alone when the SHA-256 is left to a later pass', async () => {

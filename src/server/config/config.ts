@@ -53,6 +53,15 @@ export interface ServerConfig {
   redisUrl: string | undefined;
   /** The longest a hook (authorize, onUploadCreate, onUploadComplete) may take (ms); then the request gets a retryable E_BUSY. */
   hookTimeoutMs: number;
+  /** Object storage: files in this S3 bucket (UPLOAD_DIR then holds only the chunks in progress). Unset: files under UPLOAD_DIR. */
+  s3Bucket: string | undefined;
+  /** A custom S3 endpoint (radosgw, MinIO, R2...), addressed path-style; unset: AWS. */
+  s3Endpoint: string | undefined;
+  s3Region: string;
+  /** Prepended to every key upwire writes in the bucket. */
+  s3Prefix: string;
+  /** Downloads from object storage: streamed through upwire ('proxy'), or a redirect to a presigned URL ('redirect'). */
+  downloads: 'proxy' | 'redirect';
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -84,6 +93,11 @@ export const DEFAULTS: ServerConfig = {
   drainTimeoutMs: 30_000,
   redisUrl: undefined,
   hookTimeoutMs: 30_000,
+  s3Bucket: undefined,
+  s3Endpoint: undefined,
+  s3Region: 'us-east-1',
+  s3Prefix: 'upwire/',
+  downloads: 'proxy',
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -116,6 +130,11 @@ const SETTINGS = {
   drainTimeoutMs: { env: 'DRAIN_TIMEOUT', flag: 'drain-timeout', parse: parseDuration },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', parse: parseRedisUrl },
   hookTimeoutMs: { env: 'HOOK_TIMEOUT', flag: 'hook-timeout', parse: parseDuration },
+  s3Bucket: { env: 'S3_BUCKET', flag: 's3-bucket', parse: (v: string) => v || undefined },
+  s3Endpoint: { env: 'S3_ENDPOINT', flag: 's3-endpoint', parse: parseEndpoint },
+  s3Region: { env: 'S3_REGION', flag: 's3-region', parse: parseText },
+  s3Prefix: { env: 'S3_PREFIX', flag: 's3-prefix', parse: parsePrefix },
+  downloads: { env: 'DOWNLOADS', flag: 'downloads', parse: parseDownloads },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export { ConfigError } from '../model/errors.js';
@@ -138,6 +157,24 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
     }
   }
   return config as unknown as ServerConfig;
+}
+
+function parseEndpoint(value: string): string | undefined {
+  if (value === '') return undefined;
+  const url = new URL(value);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be an http:// or https:// URL');
+  return value;
+}
+
+/** Key characters S3 takes safely, ending in '/' or empty. */
+function parsePrefix(value: string): string {
+  if (!/^(?:[\w.!*'()-]+\/)*$/.test(value)) throw new Error('must be empty or folders of letters, digits and -_.!*\'(), each ending in /');
+  return value;
+}
+
+function parseDownloads(value: string): 'proxy' | 'redirect' {
+  if (value !== 'proxy' && value !== 'redirect') throw new Error('must be proxy or redirect');
+  return value;
 }
 
 function parseRedisUrl(value: string): string | undefined {
@@ -167,9 +204,9 @@ export function checkSetting(key: keyof ServerConfig, value: unknown): void {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw fail('must be a positive number of milliseconds');
     return;
   }
-  if (key === 'uploadToken' || key === 'watchToken' || key === 'redisUrl') {
+  if (key === 'uploadToken' || key === 'watchToken' || key === 'redisUrl' || key === 's3Bucket' || key === 's3Endpoint') {
     if (typeof value !== 'string') throw fail('must be a string');
-    if (key !== 'redisUrl') return;
+    if (key !== 'redisUrl' && key !== 's3Endpoint') return;
   }
   if (key === 'allowedOrigins' || key === 'allowedHosts') {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw fail('must be an array of strings');

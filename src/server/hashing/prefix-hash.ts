@@ -23,10 +23,18 @@ export class PrefixHasher {
   constructor(
     private readonly geometry: Geometry,
     private readonly isStored: (index: number) => boolean,
-    private readonly readChunk: (index: number) => Promise<Uint8Array>,
+    /** Reads chunk `index` back, giving its bytes to `take` in order (in pieces: a chunk may be large). */
+    private readonly readChunk: (index: number, take: (data: Uint8Array) => void) => Promise<void>,
     choice: DigestChoice,
+    /** Told each time the prefix hashed grows: the bytes before `frontier` are hashed (final once their chunks are stored). */
+    private readonly advanced: (frontier: number) => void = () => {},
   ) {
     this.#state = DigestState.start(choice);
+  }
+
+  /** Bytes hashed so far, from the start of the file. */
+  get frontier(): number {
+    return this.#frontier;
   }
 
   /** Bytes of chunk `index` at `offset`, as received for a chunk not yet stored. */
@@ -37,6 +45,7 @@ export class PrefixHasher {
     if (offset === 0) this.#snapshots.set(index, this.#state.copy());
     this.#state.update(data);
     this.#frontier += data.length;
+    this.advanced(this.#frontier);
   }
 
   /** Chunk `index` will not be stored with the bytes fed for it: hash from its start again. */
@@ -74,10 +83,17 @@ export class PrefixHasher {
       const index = position / chunkSize;
       if (!Number.isInteger(index) || index >= total || !this.isStored(index)) return;
       const generation = this.#generation;
-      const data = await this.readChunk(index);
+      // Hashed on a copy: a discard that overtakes the read leaves the prefix as it was.
+      const state = this.#state.copy();
+      let length = 0;
+      await this.readChunk(index, (data) => {
+        state.update(data);
+        length += data.length;
+      });
       if (generation !== this.#generation || position !== this.#frontier) continue; // rolled back meanwhile
-      this.#state.update(data);
-      this.#frontier += data.length;
+      this.#state = state;
+      this.#frontier += length;
+      this.advanced(this.#frontier);
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseMd5, UpwireError } from '../../protocol/index.js';
+import { contentDisposition } from '../bytes/content-disposition.js';
 import type { ByteStore } from '../bytes/types.js';
 import type { FileIndex, FileRecord } from '../store/types.js';
 import { entryInfo, fileInfo } from '../upload/completion.js';
@@ -12,6 +13,8 @@ export interface FilesDeps {
   sendTimeoutMs: number;
   /** Told of a record whose bytes are gone, so it is dropped. */
   storedGone(md5: string): Promise<void>;
+  /** 'redirect': a download is sent to the byte store's presigned URL when it offers one (object storage). */
+  downloads: 'proxy' | 'redirect';
 }
 
 /** GET /files: every stored file, or an owner's entries (each with its own name, type and metadata). */
@@ -40,6 +43,10 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, raw: s
   const entry = owner === undefined ? undefined : await deps.files.getEntry(owner, md5);
   if (!stored || (owner !== undefined && !entry)) return sendError(res, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);
   const record = entry ? { ...stored, name: entry.name, type: entry.type } : stored;
+  if (deps.downloads === 'redirect' && deps.bytes.storedUrl) {
+    res.writeHead(302, { Location: await deps.bytes.storedUrl(md5, { name: record.name, type: record.type }), 'Cache-Control': 'no-store' }).end();
+    return;
+  }
   const size = await deps.bytes.storedSize(md5);
   if (size === undefined) {
     await deps.storedGone(md5);
@@ -100,12 +107,3 @@ export function parseRange(header: string | undefined, size: number, ifRange: st
   return [start, end];
 }
 
-/** The stored name for a download, as a safe ASCII fallback plus the exact UTF-8 (RFC 6266). */
-function contentDisposition(name: string): string {
-  const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeRfc5987(name)}`;
-}
-
-function encodeRfc5987(value: string): string {
-  return encodeURIComponent(value).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}

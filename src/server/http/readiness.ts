@@ -35,6 +35,7 @@ export function readiness(deps: ReadinessDeps): (req: IncomingMessage, res: Serv
     const [database, disk, principal] = await Promise.all([
       check(() => deps.files.getFile('0'.repeat(32))),
       check(async () => {
+        await deps.bytes.ready?.();
         if ((await deps.bytes.freeBytes()) <= 0) throw new Error('no free space');
       }),
       // With an authorize hook, only a probe that names itself with a token is authorized (a load

@@ -3,7 +3,7 @@ import {
   type PartialStatus, type UploadSnapshot,
 } from '../../protocol/index.js';
 import { Assemblies, type Assembly } from './assemblies.js';
-import type { ByteStore, PartialBytes } from '../bytes/types.js';
+import type { ByteStore, ChunkTags, PartialBytes } from '../bytes/types.js';
 import { digestsOfPartial, type DigestChoice, type Digests } from '../hashing/digests.js';
 import { crash, failpoint, reached } from '../observe/failpoints.js';
 import type { UploadEvents } from '../observe/events.js';
@@ -11,7 +11,10 @@ import { SerialQueue } from './serial-queue.js';
 import { PrefixHasher } from '../hashing/prefix-hash.js';
 import type { UploadMeta, UploadStateStore } from '../store/types.js';
 
-interface Pending { index: number; resolve: () => void; reject: (err: unknown) => void }
+interface Pending { index: number; tag: string | undefined; resolve: () => void; reject: (err: unknown) => void }
+
+/** The most read back at once into one session's buffer (a chunk may be far larger). */
+const READ_SLICE = 4 * 1024 * 1024;
 
 /** Thrown by a session closed under a write (merged, aborted, started over, unloaded). */
 export class SessionClosed extends UpwireError {
@@ -58,6 +61,17 @@ export interface SessionDeps {
 /** A verification that passed: the content hashes to the upload's MD5; its SHA-256 when computed with it. */
 export interface Verified { sha256?: string }
 
+export interface VerifyOptions {
+  /** Verify a sealed copy of the upload, this attempt's own (see ByteStore.seal). */
+  attempt?: number;
+  /** What the store needs to seal: the upload's handle and its chunks' tags. */
+  recorded?: { handle?: string; tags: ChunkTags };
+  /** A sealed copy need not be read when the prefix hash of this session covers the upload (one node only). */
+  prefixFirst?: boolean;
+  /** The merge's lock: the pass stops once it is lost. */
+  signal?: AbortSignal;
+}
+
 /**
  * One partial upload held open: its temp file, which chunks are stored, the chunks in progress, and
  * its prefix hash. Shared by every connection sending the same MD5. A chunk counts as stored only
@@ -86,10 +100,10 @@ export class UploadSession {
 
   private constructor(meta: UploadMeta, deps: SessionDeps) {
     this.meta = meta;
-    this.#bytes = deps.bytes.partial(meta.id);
+    this.#bytes = deps.bytes.partial(meta.id, meta.handle);
     this.#deps = deps;
     this.#stored = new Uint8Array(meta.total);
-    this.#hasher = new PrefixHasher(meta, (i) => this.isStored(i), (i) => this.#readChunk(i), deps.digests);
+    this.#hasher = new PrefixHasher(meta, (i) => this.isStored(i), (i, take) => this.#readChunk(i, take), deps.digests, (end) => this.#bytes.settled?.(end));
     this.#assemblies = new Assemblies(MAX_CHUNKS_IN_PROGRESS, (dropped) => this.#hasher.discard(dropped.index));
   }
 
@@ -104,7 +118,8 @@ export class UploadSession {
     if (fresh) return session;
     const indices = await deps.uploads.receivedIndices(meta.id);
     const needed = indices.reduce((end, i) => Math.max(end, i * meta.chunkSize + session.lengthOf(i)), 0);
-    if ((await session.#bytes.size()) < needed) {
+    // A store that cannot read back (object storage) keeps chunks as parts it vouches for: trusted as recorded.
+    if (deps.bytes.capabilities.readBack && (await session.#bytes.size()) < needed) {
       await deps.uploads.clearChunks(meta.id);
     } else {
       for (const index of indices) if (index < meta.total) session.#mark(index);
@@ -207,8 +222,9 @@ export class UploadSession {
       if (!this.#assemblies.isCurrent(assembly)) return { accepted: false, stored: this.isStored(index) };
       if (assembly.written < this.lengthOf(index)) return { accepted: true, stored: false };
       assembly.sealed = true;
+      const tag = await this.#bytes.chunkDone?.(index, index * this.meta.chunkSize, this.lengthOf(index));
       failpoint('after-chunk-bytes');
-      await this.#record(index);
+      await this.#record(index, tag);
     } catch (err) {
       this.#assemblies.drop(assembly);
       throw err;
@@ -239,9 +255,9 @@ export class UploadSession {
    * recorded wait for the next, so a fast upload pays one fdatasync and one LevelDB batch per group
    * of chunks rather than per chunk.
    */
-  #record(index: number): Promise<void> {
+  #record(index: number, tag: string | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ index, resolve, reject });
+      this.#queue.push({ index, tag, resolve, reject });
       if (!this.#recording) void this.#recordQueued();
     });
   }
@@ -257,7 +273,8 @@ export class UploadSession {
           this.meta.updatedAt = Date.now();
           this.meta.received = this.receivedBytes + group.reduce((sum, p) => sum + this.lengthOf(p.index), 0);
           const progress = { updatedAt: this.meta.updatedAt, received: this.meta.received };
-          await this.#deps.uploads.recordChunks(this.meta.id, group.map((p) => p.index), progress, this.#deps.fsync);
+          const tags = group.some((p) => p.tag !== undefined) ? group.map((p) => p.tag) : undefined;
+          await this.#deps.uploads.recordChunks(this.meta.id, group.map((p) => p.index), progress, this.#deps.fsync, tags);
           failpoint('after-chunk-index');
           for (const p of group) p.resolve();
         } catch (err) {
@@ -277,9 +294,13 @@ export class UploadSession {
     while (this.#lowestMissing < this.meta.total && this.#stored[this.#lowestMissing] === 1) this.#lowestMissing++;
   }
 
-  async #readChunk(index: number): Promise<Uint8Array> {
-    this.#readBuffer ??= new Uint8Array(this.meta.chunkSize);
-    return this.#bytes.read(index * this.meta.chunkSize, this.lengthOf(index), this.#readBuffer);
+  async #readChunk(index: number, take: (data: Uint8Array) => void): Promise<void> {
+    this.#readBuffer ??= new Uint8Array(Math.min(this.meta.chunkSize, READ_SLICE));
+    const start = index * this.meta.chunkSize;
+    const end = start + this.lengthOf(index);
+    for (let position = start; position < end; position += this.#readBuffer.length) {
+      take(await this.#bytes.read(position, Math.min(this.#readBuffer.length, end - position), this.#readBuffer));
+    }
   }
 
   /**
@@ -288,8 +309,9 @@ export class UploadSession {
    * file truncated or removed behind our back is caught by its size here. `attempt` (several nodes):
    * of sealed copy `attempt`, read back. `signal`: the merge's lock; the pass stops once it is lost.
    */
-  async verify({ attempt, signal }: { attempt?: number; signal?: AbortSignal } = {}): Promise<Verified | undefined> {
-    if (attempt !== undefined) return this.#verifySealed(attempt, signal);
+  async verify(options: VerifyOptions = {}): Promise<Verified | undefined> {
+    const { attempt, signal } = options;
+    if (attempt !== undefined) return this.#verifySealed(attempt, options);
     const held = await this.#bytes.size();
     if (held !== this.meta.size) return undefined;
     return this.#verified(this.#deps.verify === 'disk'
@@ -308,17 +330,20 @@ export class UploadSession {
    * read back and hashed; the commit then stores that copy and nothing else. (The prefix hash saw
    * only this node's frames.)
    */
-  async #verifySealed(attempt: number, signal?: AbortSignal): Promise<Verified | undefined> {
+  async #verifySealed(attempt: number, { signal, recorded, prefixFirst }: VerifyOptions): Promise<Verified | undefined> {
     const { bytes, fsync } = this.#deps;
     if (!bytes.seal) throw new Error('several nodes need a byte store that can seal (the file-system store)');
     await this.settled();
     signal?.throwIfAborted();
-    const copy = await bytes.seal(this.id, attempt, fsync);
+    const copy = await bytes.seal(this.id, attempt, fsync, recorded);
     failpoint('mid-verification');
     try {
       const size = await copy.size();
       if (size !== this.meta.size) return undefined;
-      return this.#verified(await digestsOfPartial(copy, size, this.#deps.digests, signal));
+      // One node, a store that cannot read back: the chunks are the parts this session recorded,
+      // and when its prefix hash covers them (all came here, in order) the copy need not be read.
+      const prefix = prefixFirst && this.#deps.verify === 'received' ? await this.#hasher.digest().catch(() => undefined) : undefined;
+      return this.#verified(prefix ?? (await digestsOfPartial(copy, size, this.#deps.digests, signal)));
     } finally {
       await copy.release();
     }

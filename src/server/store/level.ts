@@ -67,13 +67,20 @@ export class LevelStores implements UploadStateStore, FileIndex {
     return keys.map((key) => Number(key.slice(id.length + 1)));
   }
 
-  async recordChunks(id: string, indices: readonly number[], progress: UploadProgress, sync: boolean): Promise<void> {
+  /** A chunk's tag is the value of its key ('' when it has none). */
+  async chunkTags(id: string): Promise<Map<number, string>> {
+    const tags = new Map<number, string>();
+    for await (const [key, tag] of this.#chunks.iterator(chunkRange(id))) if (tag !== '') tags.set(Number(key.slice(id.length + 1)), tag);
+    return tags;
+  }
+
+  async recordChunks(id: string, indices: readonly number[], progress: UploadProgress, sync: boolean, tags?: readonly (string | undefined)[]): Promise<void> {
     // One process owns this database, and a session's writes end before its upload is forgotten
     // or merged: the check and the batch cannot be separated by another write of the record.
     const raw = await this.#uploads.get(id);
     if (raw === undefined || raw.verified || raw.completed) throw new UploadGone(id);
     const batch = this.#db.batch();
-    for (const index of indices) batch.put(`${id}:${index}`, '', { sublevel: this.#chunks });
+    indices.forEach((index, i) => batch.put(`${id}:${index}`, tags?.[i] ?? '', { sublevel: this.#chunks }));
     batch.put(id, { ...raw, ...progress }, { sublevel: this.#uploads });
     return batch.write({ sync });
   }

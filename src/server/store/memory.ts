@@ -4,7 +4,8 @@ import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type Uploa
 /** Upload state and file records in memory, nothing durable: for tests and throwaway embedding. Fences are ignored (one process). */
 export class MemoryStores implements UploadStateStore, FileIndex {
   readonly #uploads = new Map<string, UploadMeta>();
-  readonly #chunks = new Map<string, Set<number>>();
+  /** Per upload, its recorded indices with their tags ('' for none). */
+  readonly #chunks = new Map<string, Map<number, string>>();
   readonly #files = new Map<string, FileRecord>();
   readonly #entries = new Map<string, Map<string, FileEntry>>();
 
@@ -24,15 +25,19 @@ export class MemoryStores implements UploadStateStore, FileIndex {
   }
 
   async receivedIndices(id: string): Promise<number[]> {
-    return [...(this.#chunks.get(id) ?? [])];
+    return [...(this.#chunks.get(id)?.keys() ?? [])];
   }
 
-  async recordChunks(id: string, indices: readonly number[], progress: UploadProgress): Promise<void> {
+  async chunkTags(id: string): Promise<Map<number, string>> {
+    return new Map([...(this.#chunks.get(id) ?? [])].filter(([, tag]) => tag !== ''));
+  }
+
+  async recordChunks(id: string, indices: readonly number[], progress: UploadProgress, _sync: boolean, tags?: readonly (string | undefined)[]): Promise<void> {
     const meta = this.#uploads.get(id);
     if (!meta || meta.verified || meta.completed) throw new UploadGone(id);
-    let set = this.#chunks.get(id);
-    if (!set) this.#chunks.set(id, (set = new Set()));
-    for (const index of indices) set.add(index);
+    let recorded = this.#chunks.get(id);
+    if (!recorded) this.#chunks.set(id, (recorded = new Map()));
+    indices.forEach((index, i) => recorded.set(index, tags?.[i] ?? ''));
     Object.assign(meta, progress);
   }
 

@@ -11,7 +11,8 @@ import {
  * Keys, under a prefix (default `upwire:`, so deployments can share one Redis):
  *   <p>up:<id>           HASH    an upload: `meta` (the UploadMeta as JSON, but its progress), `state`
  *                                (receiving, verified or completed), and its progress `updatedAt`, `received`
- *   <p>chunks:<id>       SET     the received chunk indices, in decimal (SADD of a re-sent chunk changes nothing)
+ *   <p>parts:<id>        HASH    the received chunk indices, in decimal, each with its tag ('' for none: see
+ *                                ByteStore's chunkDone; an object store's part ETag)
  *   <p>uploads           SET     the ids with an upload record: listUploads walks it with SSCAN, O(uploads),
  *                                never a SCAN of the whole keyspace
  *   <p>file:<md5>        STRING  the FileRecord, as JSON
@@ -58,9 +59,9 @@ const PUT_UPLOAD = `${FENCED}redis.call('HSET', KEYS[1], 'meta', ARGV[3], 'state
 redis.call('SADD', KEYS[2], ARGV[2])
 return 1`;
 
-/** KEYS: up, chunks. ARGV: updatedAt, received, then the indices. 0 when the upload is not receiving. */
+/** KEYS: up, parts. ARGV: updatedAt, received, then index and tag pairs. 0 when the upload is not receiving. */
 const RECORD_CHUNKS = `if redis.call('HGET', KEYS[1], 'state') ~= 'receiving' then return 0 end
-if #ARGV > 2 then redis.call('SADD', KEYS[2], unpack(ARGV, 3)) end
+if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end
 for i, field in ipairs({ 'updatedAt', 'received' }) do
   if tonumber(ARGV[i]) > tonumber(redis.call('HGET', KEYS[1], field) or '0') then redis.call('HSET', KEYS[1], field, ARGV[i]) end
 end
@@ -163,7 +164,7 @@ export class RedisStores implements UploadStateStore, FileIndex {
     return redisCall(redis, what, this.#timeoutMs, () => run(redis));
   }
 
-  #key(kind: 'up' | 'chunks' | 'file' | 'entries' | 'secret', id: string): string {
+  #key(kind: 'up' | 'parts' | 'file' | 'entries' | 'secret', id: string): string {
     return `${this.#prefix}${kind}:${id}`;
   }
 
@@ -196,26 +197,32 @@ export class RedisStores implements UploadStateStore, FileIndex {
   }
 
   async receivedIndices(id: string): Promise<number[]> {
-    const members = await this.#call('SMEMBERS', (redis) => redis.sMembers(this.#key('chunks', id)));
-    return members.map(Number).sort((a, b) => a - b);
+    const indices = await this.#call('HKEYS', (redis) => redis.hKeys(this.#key('parts', id)));
+    return indices.map(Number).sort((a, b) => a - b);
+  }
+
+  async chunkTags(id: string): Promise<Map<number, string>> {
+    const all = await this.#call('HGETALL', (redis) => redis.hGetAll(this.#key('parts', id)));
+    return new Map(Object.entries(all).filter(([, tag]) => tag !== '').map(([index, tag]) => [Number(index), tag]));
   }
 
   /** `sync` is the server's (see the header): one script, fsynced before the reply under appendfsync always. */
-  async recordChunks(id: string, indices: readonly number[], { updatedAt, received }: UploadProgress, _sync: boolean): Promise<void> {
-    const recorded = await this.#script('record chunks', RECORD_CHUNKS, [this.#key('up', id), this.#key('chunks', id)],
-      [String(updatedAt), String(received), ...indices.map(String)]);
+  async recordChunks(id: string, indices: readonly number[], { updatedAt, received }: UploadProgress, _sync: boolean, tags?: readonly (string | undefined)[]): Promise<void> {
+    const pairs = indices.flatMap((index, i) => [String(index), tags?.[i] ?? '']);
+    const recorded = await this.#script('record chunks', RECORD_CHUNKS, [this.#key('up', id), this.#key('parts', id)],
+      [String(updatedAt), String(received), ...pairs]);
     if (recorded !== 1) throw new UploadGone(id);
   }
 
   async clearChunks(id: string, fence?: Fence): Promise<void> {
     const f = this.#fence(fence);
-    await this.#script('clear chunks', CLEAR_CHUNKS, [this.#key('chunks', id), f.key], [f.token], fence);
+    await this.#script('clear chunks', CLEAR_CHUNKS, [this.#key('parts', id), f.key], [f.token], fence);
   }
 
   /** Indices, meta and its place in the index set go in one script: never indices without meta. */
   async deleteUpload(id: string, fence?: Fence): Promise<void> {
     const f = this.#fence(fence);
-    await this.#script('delete upload', DELETE_UPLOAD, [this.#key('chunks', id), this.#key('up', id), `${this.#prefix}uploads`, f.key], [f.token, id], fence);
+    await this.#script('delete upload', DELETE_UPLOAD, [this.#key('parts', id), this.#key('up', id), `${this.#prefix}uploads`, f.key], [f.token, id], fence);
   }
 
   async secret(name: string): Promise<Uint8Array> {

@@ -37,6 +37,8 @@ export interface UploadMeta {
   metadata?: Metadata;
   /** The principal it belongs to, with the name, type and metadata it gave. */
   uploader: Uploader;
+  /** What the byte store made to back its bytes (ByteStore.begin: an object store's multipart upload id). */
+  handle?: string;
   /**
    * The content hashed to the md5 and is about to be committed: set (durably) before the commit,
    * so that after a crash only an upload whose own bytes were verified is finished into a stored
@@ -121,13 +123,16 @@ export interface UploadStateStore {
   putUpload(meta: UploadMeta, fence?: Fence): Promise<void>;
   listUploads(): AsyncIterable<UploadMeta>;
   receivedIndices(id: string): Promise<number[]>;
+  /** The tags recorded with the chunks (see ByteStore's chunkDone), by index; chunks recorded without one are absent. */
+  chunkTags(id: string): Promise<Map<number, string>>;
   /**
-   * Records indices and the upload's progress together, changing no other field of its record.
-   * `sync`: durable before resolving. Rejects with UploadGone, recording nothing, when the upload
-   * is not recorded or no longer receiving (verified or completed: in a store shared by nodes,
-   * another node merged or forgot it).
+   * Records indices (each with its tag, `tags[i]` for `indices[i]`, when the byte store answered
+   * one) and the upload's progress together, changing no other field of its record. `sync`:
+   * durable before resolving. Rejects with UploadGone, recording nothing, when the upload is not
+   * recorded or no longer receiving (verified or completed: in a store shared by nodes, another
+   * node merged or forgot it).
    */
-  recordChunks(id: string, indices: readonly number[], progress: UploadProgress, sync: boolean): Promise<void>;
+  recordChunks(id: string, indices: readonly number[], progress: UploadProgress, sync: boolean, tags?: readonly (string | undefined)[]): Promise<void>;
   /** Forgets every recorded index (the bytes behind them are no longer trusted). */
   clearChunks(id: string, fence?: Fence): Promise<void>;
   /** Forgets the upload: indices first, so a crash in between never leaves indices without meta. */

@@ -80,7 +80,7 @@ export class Completions {
     }
     guard.signal.throwIfAborted();
     await uploads.deleteUpload(meta.id, guard.fence);
-    await bytes.removePartial(meta.id);
+    await bytes.removePartial(meta.id, meta.handle);
     ledger.remove(meta.id);
   }
 }

@@ -61,11 +61,11 @@ export class OpenUploads {
   async forget(id: string, fence?: Fence): Promise<boolean> {
     const session = this.#sessions.get(id);
     if (session) await this.unload(session);
-    const known = session !== undefined || (await this.#deps.uploads.getUpload(id)) !== undefined;
+    const meta = session?.meta ?? (await this.#deps.uploads.getUpload(id));
     await this.#deps.uploads.deleteUpload(id, fence);
-    await this.#deps.bytes.removePartial(id);
+    await this.#deps.bytes.removePartial(id, meta?.handle);
     this.#deps.ledger.remove(id);
-    return known;
+    return meta !== undefined;
   }
 
   /**
@@ -76,7 +76,10 @@ export class OpenUploads {
   async startOver(session: UploadSession, fence?: Fence): Promise<void> {
     await this.unload(session);
     await this.#deps.uploads.clearChunks(session.id, fence);
-    await this.#deps.bytes.removePartial(session.id);
+    await this.#deps.bytes.removePartial(session.id, session.meta.handle);
+    // What backed the bytes is gone with them (an object store's multipart upload): a new one for the bytes to come.
+    const handle = await this.#deps.bytes.begin?.(session.id, session.meta);
+    if (handle !== undefined) await this.#deps.uploads.putUpload({ ...session.meta, handle }, fence);
   }
 
   /** Sessions open now. */

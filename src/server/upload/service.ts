@@ -18,7 +18,7 @@ import { Possession } from './possession.js';
 import { SessionClosed, type FrameResult, type UploadSession } from '../session/session.js';
 import { Sha256Records } from '../hashing/sha256-records.js';
 import { StoredFiles } from './stored-files.js';
-import { UploadGone, type FileIndex, type Uploader, type UploadMeta, type UploadStateStore } from '../store/types.js';
+import { UploadGone, type FileEntry, type FileIndex, type FileRecord, type Uploader, type UploadMeta, type UploadStateStore } from '../store/types.js';
 import { uploadId } from './upload-id.js';
 import { Upkeep } from './upkeep.js';
 
@@ -236,7 +236,7 @@ export class UploadService {
     const merging = await this.#locked(id, async () => {
       await this.#open.unload(session);
       const meta = await this.#deps.uploads.getUpload(id);
-      if (!meta) await this.#deps.bytes.removePartial(id);
+      if (!meta) await this.#deps.bytes.removePartial(id, session.meta.handle);
       return meta?.verified !== undefined || meta?.completed === true;
     });
     if (merging) throw new UpwireError('E_BUSY', `${md5} is being merged; send init again shortly`, { retryAfterMs: 1000 });
@@ -260,16 +260,31 @@ export class UploadService {
       const session = await this.#open.load(id);
       if (!session) throw new UpwireError('E_UNKNOWN_UPLOAD', `no upload in progress for ${md5}`);
       if (this.#deps.severalNodes) await session.refresh();
+      // A merge verified and stored this upload, then lost its lock before it recorded it (another
+      // node, or this one before a restart): only the records are left to write.
+      const earlier = await this.#deps.uploads.getUpload(id);
+      if (earlier?.verified && (await this.#deps.bytes.storedSize(md5)) === earlier.size) {
+        await this.#open.unload(session);
+        const { record, entry } = await this.#completions.finish(earlier, earlier.verified, guard);
+        return this.#answer(record, entry);
+      }
       // The state store is the authority on what is stored; the session is a cache of it.
       const recorded = session.complete ? (await this.#deps.uploads.receivedIndices(id)).length : session.receivedCount;
       if (!session.complete || recorded !== session.meta.total) {
         const { missing } = session.status();
         throw new UpwireError('E_INCOMPLETE', `${session.meta.total - Math.min(recorded, session.receivedCount)} chunks are missing`, { missing });
       }
-      // With several nodes each merge verifies a sealed copy of its own, named by its lock's token.
-      const attempt = this.#deps.severalNodes ? guard.fence.token : undefined;
+      // With several nodes each merge verifies a sealed copy of its own, named by its lock's token;
+      // so does one over a store that cannot read back (object storage), when the prefix hash does
+      // not cover the upload (it came out of order, or before a restart).
+      const sealed = this.#deps.severalNodes || !this.#deps.bytes.capabilities.readBack;
+      const attempt = sealed ? guard.fence.token : undefined;
       const verifyStarted = performance.now();
-      const verified = await session.verify({ ...(attempt === undefined ? {} : { attempt }), signal: guard.signal });
+      const verified = await session.verify({
+        ...(attempt === undefined ? {} : { attempt, recorded: { tags: await this.#deps.uploads.chunkTags(id), ...(session.meta.handle ? { handle: session.meta.handle } : {}) } }),
+        prefixFirst: !this.#deps.severalNodes,
+        signal: guard.signal,
+      });
       this.#deps.events.verified((performance.now() - verifyStarted) / 1000, verified !== undefined);
       // Nothing is written once the lock is lost: another holder may be merging this upload now.
       guard.signal.throwIfAborted();
@@ -282,9 +297,14 @@ export class UploadService {
       const meta: UploadMeta = { ...session.meta, verified: { at: Date.now(), ...(attempt === undefined ? {} : { attempt }) } };
       await this.#deps.uploads.putUpload(meta, guard.fence);
       const { record, entry } = await this.#completions.finish(meta, { ...verified, ...(attempt === undefined ? {} : { attempt }) }, guard);
-      const file = fileInfo(record);
-      return { status: 'complete', file: this.#deps.perPrincipal ? entryInfo(entry, file) : file };
+      return this.#answer(record, entry);
     });
+  }
+
+  /** A merge's answer: the file, or (files per principal) the caller's own entry of it. */
+  #answer(record: FileRecord, entry: FileEntry): CompleteStatus {
+    const file = fileInfo(record);
+    return { status: 'complete', file: this.#deps.perPrincipal ? entryInfo(entry, file) : file };
   }
 
   async status(md5: string, caller: Caller = LOCAL): Promise<CompleteStatus | PartialStatus | NoneStatus> {
@@ -376,8 +396,14 @@ export class UploadService {
     this.#ledger.add(meta); // counted before anything is awaited, so racing inits see it
     try {
       await this.#creationLimits.checkSpace(size);
+      // What backs the bytes (an object store's multipart upload) is made before the record that names it.
+      const handle = await this.#deps.bytes.begin?.(id, { size, chunkSize });
+      if (handle !== undefined) meta.handle = handle;
       // No indices can exist without their meta (deleteUpload clears indices first), so a new upload starts empty.
-      const session = await this.#open.create(meta);
+      const session = await this.#open.create(meta).catch(async (err: unknown) => {
+        if (handle !== undefined) await this.#deps.bytes.removePartial(id, handle).catch(() => {});
+        throw err;
+      });
       failpoint('after-init-state');
       return session;
     } catch (err) {
