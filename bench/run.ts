@@ -2,7 +2,8 @@
  * npm run bench [-- --runs 5 --size-mib 1024 --large-mib 4096 --small-files 2000 --sections a,b
  *                  --baseline <dir of another upwire checkout, built> --link-runs 1 --crowd-runs 1]
  * Every comparison is measured in the same run, interleaved, on this machine; the table shows
- * medians. Results go to bench/results/latest.json and latest.md.
+ * medians. Results go to bench/results/latest.json and latest.md; a run of some sections only, to
+ * <sections>.json and .md (so it does not replace the full run the README quotes).
  * Sections: large (1 GiB end to end, phases, instant, watcher, probe), small (many small files),
  * concurrent (16 x 64 MiB), rss (4 GiB peak RSS), browser (MD5 in Chromium), links (shaped
  * uplinks, as root), crowd (100 and 300 clients at once), crowd-fixed (100 and 300 clients at once,
@@ -350,6 +351,7 @@ const table = [
 console.log(table);
 const out = new URL('results/', import.meta.url).pathname.replace('/dist/bench/', '/bench/');
 await mkdir(out, { recursive: true });
-await writeFile(join(out, 'latest.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, samples: Object.fromEntries(samples) }, null, 2));
-await writeFile(join(out, 'latest.md'), `${table}\n`);
+const name = ALL_SECTIONS.every((s) => SECTIONS.has(s)) ? 'latest' : [...SECTIONS].join('+');
+await writeFile(join(out, `${name}.json`), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, samples: Object.fromEntries(samples) }, null, 2));
+await writeFile(join(out, `${name}.md`), `${table}\n`);
 log(`bench took ${((Date.now() - started) / 1000).toFixed(0)} s; results in bench/results/`);
