@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { tempDir } from '../test/support/fixtures.js';
 import { CLI } from '../test/support/server.js';
 import { benchBrowserHash } from './browser-hash.js';
+import { browserUpload, browserUploadRows } from './browser-upload.js';
 import { crowds } from './crowd.js';
 import { fixedWindowCrowds } from './crowd-fixed.js';
 import { LINKS, shapedLinks } from './links.js';
@@ -26,7 +27,7 @@ import { childrenCpu, cpuOf, startService, startUpwire, stopService, timed } fro
 import { median, randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
-const ALL_SECTIONS = ['large', 'small', 'concurrent', 'rss', 'browser', 'links', 'crowd', 'crowd-fixed', 's3'];
+const ALL_SECTIONS = ['large', 'small', 'concurrent', 'rss', 'browser', 'links', 'crowd', 'crowd-fixed', 's3', 'browser-upload'];
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
@@ -44,7 +45,7 @@ const RUNS = Number(values.runs);
 const SIZE = Number(values['size-mib']);
 const LARGE = Number(values['large-mib']);
 const SMALL = Number(values['small-files']);
-const SECTIONS = new Set(values.sections.split(',').filter((s) => !(values['no-browser'] && s === 'browser')));
+const SECTIONS = new Set(values.sections.split(',').filter((s) => !(values['no-browser'] && s.startsWith('browser'))));
 /** The CLI of another upwire build (an earlier commit, say) for the 1 GiB end-to-end before/after. */
 const BASELINE_CLI = values.baseline ? join(values.baseline, 'dist/src/cli/main.js') : undefined;
 const FRAME = 1024 * 1024;
@@ -263,6 +264,7 @@ try {
     record('browser-spark', b.sparkMiBps);
     record('browser-wasm', b.wasmMiBps);
   }
+  if (SECTIONS.has('browser-upload')) await browserUpload(record, log, fresh, SIZE, RUNS, values.baseline);
 } finally {
   await root.remove();
 }
@@ -339,6 +341,7 @@ rows.push(...s3Rows(med, has, SIZE));
 if (has('browser-wasm')) {
   rows.push([`browser MD5 (Chromium, ${SIZE} MiB)`, `hash-wasm ${med('browser-wasm').toFixed(0)} MiB/s`, `spark-md5 ${med('browser-spark').toFixed(0)} MiB/s`, x('browser-wasm', 'browser-spark')]);
 }
+rows.push(...browserUploadRows(samples, SIZE));
 const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; loopback unless a link is named; medians of ${RUNS} interleaved runs ` +

@@ -1,22 +1,49 @@
-import { UpwireError } from '../protocol/index.js';
+import { KiB, MiB, UpwireError } from '../protocol/index.js';
+import { BlobReader } from './blob-reader.js';
 import { fileIdentity, IndexedDbHashCache, sampleDigest, sampleRanges } from './browser-hash-cache.js';
-import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
+import type { Connection } from './connection.js';
+import { openConnection as openAnyConnection, Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
 import type { HashAlgorithm } from './hash-messages.js';
 import { md5OfBlob } from './worker-md5.js';
 
 export * from './shared-exports.js';
 export { IndexedDbHashCache } from './browser-hash-cache.js';
 
-/** A Blob or File, read by slices. */
+/**
+ * The browser's largest frame. Chromium copies each WebSocket message into memory of its own, and
+ * one of more than about 900 KiB into memory mapped for it alone (PartitionAlloc's direct map):
+ * sending a 1 MiB message took 5-7 ms there against 0.3 ms for 512 KiB, and held 1 MiB frames to
+ * 40-60 MiB/s on loopback (bench/browser-upload.ts).
+ */
+const BROWSER_MAX_FRAME_SIZE = 512 * KiB;
+
+/**
+ * The most bytes the page's WebSocket may hold unsent before another frame is read and handed to
+ * it (see Connection.roomToSend). Chromium copies each message it cannot pass on at once; with the
+ * whole window queued there (16 MiB), every frame went into memory not touched for a while.
+ */
+const BROWSER_MAX_UNSENT = 1 * MiB;
+
+/** The browser's defaults for a connection, under what the caller sets. */
+const BROWSER_DEFAULTS = { maxFrameSize: BROWSER_MAX_FRAME_SIZE, maxUnsent: BROWSER_MAX_UNSENT };
+
+/** One connection to a server, to share between uploads with the `connection` option (with the browser's defaults unless told). */
+export function openConnection(options: Parameters<typeof openAnyConnection>[0]): Connection {
+  return openAnyConnection({ ...BROWSER_DEFAULTS, ...options });
+}
+
+/** A Blob or File, read in order through one stream where it can be (see blob-reader.ts). */
 export class BlobFileSource implements FileSource {
   readonly name: string;
   readonly size: number;
   readonly type: string;
+  readonly #reader: BlobReader;
 
   constructor(readonly blob: Blob, name?: string) {
     this.name = name ?? (blob as Partial<File>).name ?? 'blob';
     this.size = blob.size;
     this.type = blob.type || 'application/octet-stream';
+    this.#reader = new BlobReader(blob);
   }
 
   /** A File is a snapshot: when the file changes on disk its reads fail (E_FILE) rather than differ. */
@@ -38,13 +65,18 @@ export class BlobFileSource implements FileSource {
     return fileIdentity(this.blob, sampleDigest(blocks));
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
+  /** Fills `into` when given, possibly by taking its memory: use the array returned (see FileSource.read). */
+  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     try {
-      return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
+      return await this.#reader.read(offset, length, into);
     } catch (err) {
       // A File changed or removed on disk after it was picked fails its reads (NotReadableError).
       throw new UpwireError('E_FILE', `cannot read ${this.name}: ${(err as Error).message}`, {}, { cause: err });
     }
+  }
+
+  close(): Promise<void> {
+    return this.#reader.close();
   }
 }
 
@@ -83,7 +115,7 @@ function defaultHashCache(): IndexedDbHashCache | false {
 /** An uploader for a File or Blob: subscribe to its events, then `start()`. */
 export async function createUploader(file: Blob, options: BrowserUploadOptions): Promise<Uploader> {
   const hashCache = options.hashCache ?? defaultHashCache();
-  return new Uploader(new BlobFileSource(file, options.name), workerMd5(options.workerUrl, options.hashAlgorithm), { ...options, hashCache });
+  return new Uploader(new BlobFileSource(file, options.name), workerMd5(options.workerUrl, options.hashAlgorithm), { ...BROWSER_DEFAULTS, ...options, hashCache });
 }
 
 /** Uploads one File or Blob and resolves when the server has stored and verified it. */

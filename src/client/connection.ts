@@ -21,6 +21,11 @@ export interface ConnectionOptions extends Partial<FlowOptions> {
   /** Failed connection attempts in a row before giving up with E_UNREACHABLE. */
   retries: number;
   /**
+   * The most bytes the socket may hold unsent (its WebSocket's bufferedAmount) before another frame
+   * is read and handed to it; the frame waits meanwhile (see Connection.roomToSend). Default: no limit.
+   */
+  maxUnsent?: number;
+  /**
    * How long a request may go unanswered once it is its turn (every request sent before it is
    * answered), and how long the server may stay silent while requests wait. Not a deadline per
    * request: on a slow link a request queued behind data is late only once that data has crossed.
@@ -29,6 +34,9 @@ export interface ConnectionOptions extends Partial<FlowOptions> {
 }
 
 export type UploadClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** How often a frame waiting for the socket's queue to drain looks again, when no packet came meanwhile. */
+const ROOM_POLL_MS = 2;
 
 /** Where socket.io is: the URL's origin, and `path` or the URL's path followed by /socket.io. */
 export function socketAddress(options: Pick<ConnectionOptions, 'url' | 'path'>): { origin: string; path: string } {
@@ -108,12 +116,16 @@ export class Connection {
   #everConnected = false;
   #probed = false;
   #fatal: UpwireError | undefined;
+  /** Frames waiting for the socket's unsent bytes to fall to `maxUnsent`, and the timer that looks. */
+  #roomWaiters: (() => void)[] = [];
+  #roomTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
     this.flow = new FlowControl({
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
       ...(options.targetDelayMs === undefined ? {} : { targetDelayMs: options.targetDelayMs }),
+      ...(options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize }),
     });
     const { origin, path } = socketAddress(options);
     const { token } = options;
@@ -152,7 +164,10 @@ export class Connection {
     });
     this.socket.on('disconnect', (reason) => this.#failAll(new UpwireError('E_DISCONNECTED', `connection lost (${reason})`)));
     // Any packet or heartbeat from the server is a sign of life.
-    const heard = () => (this.#lastHeard = Date.now());
+    const heard = () => {
+      this.#lastHeard = Date.now();
+      if (this.#roomWaiters.length > 0) this.#checkRoom();
+    };
     this.socket.io.on('packet', heard);
     this.socket.io.on('ping', heard);
   }
@@ -186,6 +201,56 @@ export class Connection {
   /** Sends one chunk frame in the room `credit` holds (see FlowControl.acquire); the credit is settled here. Check the answer with parseChunkAck. */
   frame(payload: ChunkRequest & { data: Uint8Array }, credit: Credit): Promise<Record<string, unknown>> {
     return this.#send('chunk', payload, credit);
+  }
+
+  /**
+   * Resolves when the socket holds at most `maxUnsent` bytes not yet sent. A browser's WebSocket
+   * copies every message it cannot pass on at once, and keeps the copies until the network takes
+   * them: with the whole window (16 MiB) queued there, each frame was copied into memory not touched
+   * for a while, and sending cost the page several times the CPU (bench/browser-upload.ts). The
+   * WebSocket has no event for its queue draining, so it is looked at on every packet from the
+   * server (an answer comes every frame) and every ROOM_POLL_MS while a frame waits.
+   */
+  roomToSend(signal?: AbortSignal): Promise<void> {
+    if (this.#hasRoom()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.#roomWaiters = this.#roomWaiters.filter((w) => w !== waiter);
+        reject(new UpwireError('E_ABORTED'));
+      };
+      const waiter = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#roomWaiters.push(waiter);
+      this.#roomTimer ??= setTimeout(() => this.#checkRoom(), ROOM_POLL_MS);
+    });
+  }
+
+  /** Bytes handed to the WebSocket and not yet passed on by it (0 when there is none, or no such count). */
+  #unsent(): number {
+    // engine.io keeps its transport's WebSocket protected; the browser's and ws's both count bufferedAmount.
+    const transport = (this.socket.io.engine as unknown as { transport?: { ws?: { bufferedAmount?: unknown } } } | undefined)?.transport;
+    const amount = transport?.ws?.bufferedAmount;
+    return typeof amount === 'number' ? amount : 0;
+  }
+
+  #hasRoom(): boolean {
+    const { maxUnsent } = this.#options;
+    return maxUnsent === undefined || !this.socket.connected || this.#unsent() <= maxUnsent;
+  }
+
+  #checkRoom(): void {
+    clearTimeout(this.#roomTimer);
+    this.#roomTimer = undefined;
+    if (this.#hasRoom()) {
+      const waiters = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const waiter of waiters) waiter();
+    } else if (this.#roomWaiters.length > 0) {
+      this.#roomTimer = setTimeout(() => this.#checkRoom(), ROOM_POLL_MS);
+    }
   }
 
   /**

@@ -16,7 +16,11 @@ export interface FileSource {
   readonly name: string;
   readonly size: number;
   readonly type: string;
-  /** Reads `length` bytes at `offset`, into `into` when given (a reused buffer). */
+  /**
+   * Reads `length` bytes at `offset`, into `into`'s memory when given (a reused buffer). The bytes
+   * are the array returned: a source may take `into`'s memory rather than copy into it (a browser's
+   * BYOB stream read detaches it), so `into` is not to be used after the call.
+   */
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** True when the bytes cannot have changed since the source was opened (size and mtime as then). */
   unchanged?(): Promise<boolean>;
@@ -48,6 +52,13 @@ export interface UploadOptions {
   maxInFlight?: number;
   /** How long what is in flight may take to cross at the measured rate (ms): what a new message waits behind. */
   targetDelayMs?: number;
+  /**
+   * The largest frame in bytes (16 KiB to 1 MiB, the protocol's bounds; default 1 MiB, and 512 KiB
+   * from the browser entry, see BROWSER_MAX_FRAME_SIZE). Set on openConnection for a shared connection.
+   */
+  maxFrameSize?: number;
+  /** The most bytes the socket may hold unsent before another frame is handed to it (see Connection.roomToSend); default no limit, 1 MiB from the browser entry. */
+  maxUnsent?: number;
   /** Attempts after a transient failure (connection lost, timeout) without progress in between, before giving up. */
   retries?: number;
   /** How long a request may go unanswered once it is its turn, or the server stay silent while requests wait (ms). */
@@ -393,12 +404,14 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
 }
 
 /** One connection to a server, to share between uploads with the `connection` option. */
-export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'path' | 'namespace' | 'retries' | 'timeoutMs' | 'maxInFlight' | 'targetDelayMs'>): Connection {
-  const { url, token, path, namespace, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'path' | 'namespace' | 'retries' | 'timeoutMs' | 'maxInFlight' | 'targetDelayMs' | 'maxFrameSize' | 'maxUnsent'>): Connection {
+  const { url, token, path, namespace, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS, maxFrameSize, maxUnsent } = options;
   return new Connection({
     url, retries, timeoutMs,
     maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
     targetDelayMs: options.targetDelayMs ?? DEFAULT_TARGET_DELAY_MS,
+    ...(maxFrameSize === undefined ? {} : { maxFrameSize }),
+    ...(maxUnsent === undefined ? {} : { maxUnsent }),
     ...(token === undefined ? {} : { token }),
     ...(path === undefined ? {} : { path }),
     ...(namespace === undefined ? {} : { namespace }),

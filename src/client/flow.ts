@@ -5,6 +5,11 @@ export interface FlowOptions {
   maxInFlight: number;
   /** How long, at the measured rate, the bytes in flight may take to cross: what a message sent now waits behind. */
   targetDelayMs: number;
+  /**
+   * The largest frame, at most the protocol's MAX_FRAME_SIZE. The browser entry asks for less
+   * (BROWSER_MAX_FRAME_SIZE in browser.ts): what a WebSocket in Chromium sends costs most above about 900 KiB a message.
+   */
+  maxFrameSize: number;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT = 16 * MiB;
@@ -53,9 +58,13 @@ export class FlowControl {
   readonly #waiting: ((credit: Credit) => void)[] = [];
 
   constructor(options: Partial<FlowOptions> = {}, private readonly now: () => number = () => performance.now()) {
-    this.#options = { maxInFlight: DEFAULT_MAX_IN_FLIGHT, targetDelayMs: DEFAULT_TARGET_DELAY_MS, ...options };
+    this.#options = { maxInFlight: DEFAULT_MAX_IN_FLIGHT, targetDelayMs: DEFAULT_TARGET_DELAY_MS, maxFrameSize: MAX_FRAME_SIZE, ...options };
     if (!(this.#options.maxInFlight >= MIN_WINDOW)) throw new RangeError(`maxInFlight must be at least ${MIN_WINDOW} bytes`);
     if (!(this.#options.targetDelayMs > 0)) throw new RangeError('targetDelayMs must be positive');
+    const { maxFrameSize } = this.#options;
+    if (!(Number.isSafeInteger(maxFrameSize) && maxFrameSize >= MIN_FRAME_SIZE && maxFrameSize <= MAX_FRAME_SIZE)) {
+      throw new RangeError(`maxFrameSize must be an integer from ${MIN_FRAME_SIZE} to ${MAX_FRAME_SIZE} bytes`);
+    }
     this.#window = Math.min(INITIAL_WINDOW, this.#options.maxInFlight);
   }
 
@@ -98,10 +107,10 @@ export class FlowControl {
     });
   }
 
-  /** The size of the next frame: a quarter of the window, within the protocol's frame bounds. */
+  /** The size of the next frame: a quarter of the window, from the protocol's smallest frame to `maxFrameSize`. */
   frameSize(): number {
     const quarter = Math.floor(this.#window / 4 / FRAME_GRAIN) * FRAME_GRAIN;
-    return Math.min(MAX_FRAME_SIZE, Math.max(MIN_FRAME_SIZE, quarter));
+    return Math.min(this.#options.maxFrameSize, Math.max(MIN_FRAME_SIZE, quarter));
   }
 
   /** The frame of `bytes` (at most the credit) is handed to the connection now. */

@@ -1,11 +1,14 @@
 /// <reference lib="webworker" />
 /*
- * MD5 of a Blob off the main thread, so the page never freezes on a 10 GiB file. It reads slice
- * i+1 while hashing slice i. 'wasm' is hash-wasm's WebAssembly MD5; 'spark' is spark-md5 in plain
- * JavaScript, used where WebAssembly is unavailable (a CSP without 'wasm-unsafe-eval', say).
+ * MD5 of a Blob off the main thread, so the page never freezes on a 10 GiB file. It reads the file
+ * in order through one stream (blob-reader.ts: a slice read per step costs the browser far more), into
+ * one reused buffer; the stream keeps reading ahead while a slice is hashed. 'wasm' is hash-wasm's
+ * WebAssembly MD5; 'spark' is spark-md5 in plain JavaScript, used where WebAssembly is unavailable
+ * (a CSP without 'wasm-unsafe-eval', say).
  */
 import { createMD5 } from 'hash-wasm';
 import SparkMD5 from 'spark-md5';
+import { BlobReader } from './blob-reader.js';
 import type { HashRequest, HashResponse } from './hash-messages.js';
 
 interface IncrementalMd5 { update(data: Uint8Array): void; digest(): string }
@@ -20,7 +23,9 @@ async function incremental(algorithm: HashRequest['algorithm']): Promise<{ md5: 
     }
   }
   const spark = new SparkMD5.ArrayBuffer();
-  return { md5: { update: (d) => spark.append(d.buffer as ArrayBuffer), digest: () => spark.end() }, algorithm: 'spark' };
+  // spark-md5 takes an ArrayBuffer: exactly the view's bytes (a read may fill only part of the buffer).
+  const own = (d: Uint8Array) => (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength ? d.buffer : d.slice().buffer) as ArrayBuffer;
+  return { md5: { update: (d) => spark.append(own(d)), digest: () => spark.end() }, algorithm: 'spark' };
 }
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -30,14 +35,19 @@ scope.onmessage = async ({ data }: MessageEvent<HashRequest>) => {
   try {
     const { blob, sliceSize } = data;
     const { md5, algorithm } = await incremental(data.algorithm);
-    const read = (offset: number) => blob.slice(offset, Math.min(blob.size, offset + sliceSize)).arrayBuffer();
-    let pending = blob.size > 0 ? read(0) : undefined;
-    for (let offset = 0; pending; ) {
-      const slice = await pending;
-      offset += slice.byteLength;
-      pending = offset < blob.size ? read(offset) : undefined;
-      md5.update(new Uint8Array(slice));
-      reply({ type: 'progress', bytes: offset });
+    const reader = new BlobReader(blob);
+    let buffer: Uint8Array = new Uint8Array(Math.min(sliceSize, Math.max(1, blob.size)));
+    try {
+      for (let offset = 0; offset < blob.size; ) {
+        const length = Math.min(buffer.length, blob.size - offset);
+        const slice = await reader.read(offset, length, buffer);
+        buffer = new Uint8Array(slice.buffer); // a stream read hands the buffer back as a new one
+        md5.update(slice);
+        offset += length;
+        reply({ type: 'progress', bytes: offset });
+      }
+    } finally {
+      await reader.close();
     }
     reply({ type: 'done', md5: md5.digest(), algorithm });
   } catch (err) {

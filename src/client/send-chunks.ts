@@ -34,6 +34,12 @@ export async function sendChunks(connection: Connection, source: FileSource, sta
       await hooks.unpaused();
       if (hooks.signal.aborted) throw new UpwireError('E_ABORTED');
       const credit = await connection.flow.acquire(hooks.signal);
+      try {
+        await connection.roomToSend(hooks.signal);
+      } catch (err) {
+        connection.flow.cancel(credit);
+        throw err;
+      }
       if (failure || refused.has(index)) {
         connection.flow.cancel(credit);
         break;
@@ -50,7 +56,7 @@ export async function sendChunks(connection: Connection, source: FileSource, sta
       const frame = { index, offset, total };
       const answer = connection.frame({ md5, ...frame, data }, credit).then((raw) => parseChunkAck(raw, frame)).then(
         (ack) => {
-          connection.buffers.give(buffer); // answered: the bytes have left every queue
+          connection.buffers.give(data); // answered: the bytes have left every queue (`data` holds `buffer`'s memory, see FileSource.read)
           if (!ack.accepted && !ack.stored) refused.add(index);
           hooks.answered(ack, bytes);
         },

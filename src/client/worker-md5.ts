@@ -7,6 +7,7 @@
  */
 import SparkMD5 from 'spark-md5';
 import { MiB, UpwireError } from '../protocol/index.js';
+import { BlobReader } from './blob-reader.js';
 import type { HashAlgorithm, HashRequest, HashResponse } from './hash-messages.js';
 import { HASH_WORKER_SOURCE } from './worker-source.js';
 
@@ -87,23 +88,28 @@ function inWorker(blob: Blob, options: Md5Options, onProgress: (bytes: number) =
 }
 
 /**
- * spark-md5 on the page's thread, a slice at a time. Each slice is read with `await arrayBuffer()`,
- * which returns to the event loop, so the page paints and handles input between slices.
+ * spark-md5 on the page's thread, a slice at a time, read in order through one stream (blob-reader.ts).
+ * Each read is awaited, which returns to the event loop, so the page paints and handles input between slices.
  */
 async function onMainThread(blob: Blob, onProgress: (bytes: number) => void, signal: AbortSignal): Promise<string> {
   const md5 = new SparkMD5.ArrayBuffer();
-  for (let offset = 0; offset < blob.size; ) {
-    if (signal.aborted) throw new UpwireError('E_ABORTED');
-    let slice: ArrayBuffer;
-    try {
-      slice = await blob.slice(offset, Math.min(blob.size, offset + MAIN_THREAD_SLICE)).arrayBuffer();
-    } catch (err) {
-      throw new UpwireError('E_FILE', `hashing failed: ${(err as Error).message}`, {}, { cause: err });
+  const reader = new BlobReader(blob);
+  try {
+    for (let offset = 0; offset < blob.size; ) {
+      if (signal.aborted) throw new UpwireError('E_ABORTED');
+      const length = Math.min(MAIN_THREAD_SLICE, blob.size - offset);
+      let slice: Uint8Array;
+      try {
+        slice = await reader.read(offset, length); // a fresh buffer each time: spark-md5 takes a whole ArrayBuffer
+      } catch (err) {
+        throw new UpwireError('E_FILE', `hashing failed: ${(err as Error).message}`, {}, { cause: err });
+      }
+      md5.append(slice.buffer as ArrayBuffer);
+      offset += length;
+      onProgress(offset);
     }
-    if (slice.byteLength === 0) throw new UpwireError('E_FILE', `hashing failed: the file ended at ${offset} bytes`);
-    md5.append(slice);
-    offset += slice.byteLength;
-    onProgress(offset);
+  } finally {
+    await reader.close();
   }
   if (signal.aborted) throw new UpwireError('E_ABORTED');
   return md5.end();

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { FlowControl, type Credit } from '../../src/client/flow.js';
+import { FlowControl, type Credit, type FlowOptions } from '../../src/client/flow.js';
 import { KiB, MAX_FRAME_SIZE, MiB, MIN_FRAME_SIZE } from '../../src/protocol/index.js';
 
 /**
@@ -7,9 +7,10 @@ import { KiB, MAX_FRAME_SIZE, MiB, MIN_FRAME_SIZE } from '../../src/protocol/ind
  * each answered when its last byte has crossed (plus `baseMs`). Time is simulated, so the numbers
  * are exact and the test is quick.
  */
-function simulate(rate: number, seconds: number, options: { baseMs?: number; rateAt?: (t: number) => number } = {}) {
+function simulate(rate: number, seconds: number, options: { baseMs?: number; rateAt?: (t: number) => number; flow?: Partial<FlowOptions> } = {}) {
   let now = 0;
-  const flow = new FlowControl({}, () => now);
+  const flow = new FlowControl(options.flow ?? {}, () => now);
+  let largestFrame = 0;
   const queueDelays: number[] = [];
   const windows: number[] = [];
   let linkFreeAt = 0;
@@ -20,6 +21,7 @@ function simulate(rate: number, seconds: number, options: { baseMs?: number; rat
     // send whatever the window allows
     for (let credit = flow.tryAcquire(); credit; credit = flow.tryAcquire()) {
       flow.sent(credit, credit.bytes);
+      largestFrame = Math.max(largestFrame, credit.bytes);
       const r = options.rateAt?.(now) ?? rate;
       const start = Math.max(now, linkFreeAt);
       linkFreeAt = start + (credit.bytes / r) * 1000;
@@ -34,7 +36,7 @@ function simulate(rate: number, seconds: number, options: { baseMs?: number; rat
     }
     windows.push(flow.window);
   }
-  return { flow, queueDelays, windows, delivered };
+  return { flow, queueDelays, windows, delivered, largestFrame };
 }
 
 describe('FlowControl', () => {
@@ -54,6 +56,20 @@ describe('FlowControl', () => {
     expect(flow.window).to.equal(16 * MiB);
     expect(windows.findIndex((w) => w === 16 * MiB)).to.be.below(20); // 20 steps of 5 ms
     expect(flow.frameSize()).to.equal(MAX_FRAME_SIZE);
+  });
+
+  it('keeps frames within maxFrameSize (the browser asks for 512 KiB), the window as large', () => {
+    const { flow, largestFrame } = simulate(1024 * MiB, 1, { baseMs: 1, flow: { maxFrameSize: 512 * KiB } });
+    expect(flow.window).to.equal(16 * MiB);
+    expect(flow.frameSize()).to.equal(512 * KiB);
+    expect(largestFrame).to.equal(512 * KiB);
+  });
+
+  it('refuses a maxFrameSize outside the protocol\'s frame bounds', () => {
+    for (const maxFrameSize of [MIN_FRAME_SIZE - 1, MAX_FRAME_SIZE + 1, 100 * KiB + 0.5, NaN]) {
+      expect(() => new FlowControl({ maxFrameSize }), String(maxFrameSize)).to.throw(RangeError, /maxFrameSize/);
+    }
+    expect(new FlowControl({ maxFrameSize: MIN_FRAME_SIZE }).frameSize()).to.equal(MIN_FRAME_SIZE);
   });
 
   it('shrinks when the link slows down, and grows again', () => {
