@@ -20,7 +20,7 @@ import { cpuBetween, readCpu, ROLES, type Role } from './chromium-cpu.js';
 import { launchPipeChromium, type PipePage } from './chromium-pipe.js';
 import { childrenCpu, cpuOf, startService, startUpwire, stopService, timed, type Service } from './procs.js';
 import { summarizeProfile, type CpuProfile } from './profile-summary.js';
-import { randomFileOfSize } from './util.js';
+import { median as medianOf, randomFileOfSize } from './util.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -169,12 +169,12 @@ export async function browserUpload(record: Record, log: (text: string) => void,
 /** Median and range of a key's samples, and the rows of the results table for this section. */
 export function browserUploadRows(samples: Map<string, number[]>, sizeMiB: number): [string, string, string, string][] {
   const values = (key: string) => samples.get(key) ?? [];
-  const median = (key: string) => [...values(key)].sort((a, b) => a - b)[values(key).length >> 1] ?? NaN;
+  const median = (key: string) => (values(key).length > 0 ? medianOf(values(key)) : NaN);
   const range = (key: string, digits = 0) => `${Math.min(...values(key)).toFixed(digits)}-${Math.max(...values(key)).toFixed(digits)}`;
   /** Per-run ratios a/b (the runs of a and b were side by side): their median and range. */
   const ratios = (a: string, b: string) => {
     const r = values(a).map((v, i) => v / values(b)[i]!).sort((x, y) => x - y);
-    return `${(r[r.length >> 1] ?? NaN).toFixed(2)}x (${r[0]?.toFixed(2)}-${r.at(-1)?.toFixed(2)})`;
+    return `${(r.length > 0 ? medianOf(r) : NaN).toFixed(2)}x (${r[0]?.toFixed(2)}-${r.at(-1)?.toFixed(2)})`;
   };
   const rate = (key: string) => `${median(key).toFixed(0)} MiB/s (${range(key)})`;
   const perGiB = (key: string) => `${((median(key) * 1024) / sizeMiB).toFixed(2)} s/GiB`;
