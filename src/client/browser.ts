@@ -1,11 +1,13 @@
 import { UpwireError } from '../protocol/index.js';
 import { fileIdentity, IndexedDbHashCache, sampleDigest, sampleRanges } from './browser-hash-cache.js';
-import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
+import { Uploader, type FileSource, type Md5Hasher, type UploadResult } from './core.js';
 import type { HashAlgorithm } from './hash-messages.js';
+import type { BrowserUploadOptions } from './options.js';
 import { md5OfBlob } from './worker-md5.js';
 
 export * from './shared-exports.js';
 export { IndexedDbHashCache } from './browser-hash-cache.js';
+export type { BrowserUploadOptions } from './options.js';
 
 /** A Blob or File, read by slices. */
 export class BlobFileSource implements FileSource {
@@ -58,17 +60,6 @@ export function workerMd5(workerUrl?: string | URL, algorithm: HashAlgorithm = '
     if (!(source instanceof BlobFileSource)) return Promise.reject(new TypeError('workerMd5 hashes Blob sources'));
     return md5OfBlob(source.blob, { workerUrl, algorithm }, onProgress, signal);
   };
-}
-
-export interface BrowserUploadOptions extends UploadOptions {
-  /**
-   * A hash worker script on the page's origin, to use instead of the one built into the package,
-   * which starts from a Blob URL: for a CSP without blob: in worker-src. The server serves one at
-   * /assets/hash-worker.js; it is also dist/public/hash-worker.js in the package.
-   */
-  workerUrl?: string | URL;
-  hashAlgorithm?: HashAlgorithm;
-  name?: string;
 }
 
 let sharedCache: IndexedDbHashCache | undefined;
