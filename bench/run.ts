@@ -3,7 +3,7 @@
  *                  --baseline <dir of another upwire checkout, built> --link-runs 1 --crowd-runs 1]
  * Every comparison is measured in the same run, interleaved, on this machine; the table shows
  * medians. Results go to bench/results/latest.json and latest.md; a run of some sections only, to
- * <sections>.json and .md (so it does not replace the full run the README quotes).
+ * <sections>.json and .md (so it does not replace the full run docs/benchmarks.md quotes).
  * Sections: large (1 GiB end to end, phases, instant, watcher, probe), small (many small files),
  * concurrent (16 x 64 MiB), rss (4 GiB peak RSS), browser (MD5 in Chromium), links (shaped
  * uplinks, as root), crowd (100 and 300 clients at once), crowd-fixed (100 and 300 clients at once,

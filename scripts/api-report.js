@@ -16,6 +16,8 @@ const update = process.argv.includes('--update');
 /** The entry points of package.json's "exports", by report name. */
 const ENTRIES = {
   'upwire': 'dist/src/client/node.d.ts',
+  // What `upwire` declares where TypeScript applies neither the node nor the browser condition (a bundler project).
+  'upwire-universal': 'dist/src/client/universal.d.ts',
   'upwire-browser': 'dist/src/client/browser.d.ts',
   'upwire-server': 'dist/src/server/index.d.ts',
   'upwire-s3': 'dist/src/server/bytes/s3.d.ts',

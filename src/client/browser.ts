@@ -2,12 +2,14 @@ import { KiB, MiB, UpwireError } from '../protocol/index.js';
 import { BlobReader } from './blob-reader.js';
 import { fileIdentity, IndexedDbHashCache, sampleDigest, sampleRanges } from './browser-hash-cache.js';
 import type { Connection } from './connection.js';
-import { openConnection as openAnyConnection, Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
+import { openConnection as openAnyConnection, Uploader, type FileSource, type Md5Hasher, type UploadResult } from './core.js';
 import type { HashAlgorithm } from './hash-messages.js';
+import type { BrowserUploadOptions } from './options.js';
 import { md5OfBlob } from './worker-md5.js';
 
 export * from './shared-exports.js';
 export { IndexedDbHashCache } from './browser-hash-cache.js';
+export type { BrowserUploadOptions } from './options.js';
 
 /**
  * The browser's largest frame. Chromium copies each WebSocket message into memory of its own, and
@@ -90,17 +92,6 @@ export function workerMd5(workerUrl?: string | URL, algorithm: HashAlgorithm = '
     if (!(source instanceof BlobFileSource)) return Promise.reject(new TypeError('workerMd5 hashes Blob sources'));
     return md5OfBlob(source.blob, { workerUrl, algorithm }, onProgress, signal);
   };
-}
-
-export interface BrowserUploadOptions extends UploadOptions {
-  /**
-   * A hash worker script on the page's origin, to use instead of the one built into the package,
-   * which starts from a Blob URL: for a CSP without blob: in worker-src. The server serves one at
-   * /assets/hash-worker.js; it is also dist/public/hash-worker.js in the package.
-   */
-  workerUrl?: string | URL;
-  hashAlgorithm?: HashAlgorithm;
-  name?: string;
 }
 
 let sharedCache: IndexedDbHashCache | undefined;

@@ -4,11 +4,13 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MiB, UpwireError } from '../protocol/index.js';
 import { untilAborted } from './abortable.js';
-import { Uploader, type FileSource, type Md5Hasher, type UploadOptions, type UploadResult } from './core.js';
+import { Uploader, type FileSource, type Md5Hasher, type UploadResult } from './core.js';
 import { FileHashCache } from './node-hash-cache.js';
+import type { NodeUploadOptions } from './options.js';
 
 export * from './shared-exports.js';
 export { FileHashCache, defaultHashCachePath } from './node-hash-cache.js';
+export type { NodeUploadOptions } from './options.js';
 
 const HASH_BUFFER = 4 * MiB;
 
@@ -115,12 +117,6 @@ const md5Pass: Md5Hasher = async (source, onProgress, signal) => {
   }
   return hash.digest('hex');
 };
-
-export interface NodeUploadOptions extends UploadOptions {
-  /** The name the server records; defaults to the file's base name. */
-  name?: string;
-  type?: string;
-}
 
 let sharedCache: FileHashCache | undefined;
 

@@ -159,12 +159,12 @@ describe('embedding: upwire inside a host application (examples/)', () => {
   });
 });
 
-describe('the README quotes the embedding examples as they are', () => {
+describe('docs/embedding.md quotes the embedding examples as they are', () => {
   it('holds each file of examples/ verbatim', async () => {
-    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+    const page = await readFile(new URL('../../../docs/embedding.md', import.meta.url), 'utf8');
     for (const name of ['express.ts', 'node-http.ts', 'socket-io.ts']) {
       const source = await readFile(new URL(`../../../examples/${name}`, import.meta.url), 'utf8');
-      expect(readme.includes(`\`\`\`ts\n${source.trimEnd()}\n\`\`\``), `examples/${name} in README.md`).to.equal(true);
+      expect(page.includes(`\`\`\`ts\n${source.trimEnd()}\n\`\`\``), `examples/${name} in docs/embedding.md`).to.equal(true);
     }
   });
 });

@@ -8,7 +8,7 @@ import { nginxUnavailable, startNginx, type Nginx } from '../support/nginx.js';
 import { request, startTestServer, type RawSocket, type TestServer } from '../support/server.js';
 
 /**
- * The README's deployment recipe, run for real: Debian's nginx with deploy/nginx.conf, mounting
+ * The deployment recipe of docs/operations.md, run for real: Debian's nginx with deploy/nginx.conf, mounting
  * upwire under /uploads/ with the prefix stripped. What a prefix used to break (issue 11): the
  * client asked for /socket.io/ at the root, and the page loaded /assets/ and /files from the root.
  */

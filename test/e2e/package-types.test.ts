@@ -6,7 +6,8 @@
  * unused, which is an error.
  */
 import { expect } from 'chai';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { consumerProject, REPO, run, type ProjectKind } from '../support/package-project.js';
 
@@ -25,8 +26,6 @@ export async function fromNode(path: string): Promise<UploadResult> {
   uploader.on('error', (err: UpwireError) => console.log(err.code, err.retryable));
   const result = await upload(path, { ...options, connection: openConnection({ url: options.url }) });
   console.log(result.file.md5, result.instant);
-  // @ts-expect-error the Node uploader takes a path, not a Blob
-  await upload(new Blob([]), options);
   return uploader.start();
 }
 
@@ -48,6 +47,36 @@ export async function serve(): Promise<UpwireServer> {
 
 export function explain(code: ErrorCode): string {
   return ERRORS[code].message;
+}
+`;
+
+/** Under NodeNext TypeScript applies the \`node\` condition: \`upwire\` is the Node client, exactly. */
+const NODE_CONDITION = `import { defaultHashCachePath, upload, type NodeUploadOptions } from 'upwire';
+
+export async function send(path: string, options: NodeUploadOptions): Promise<string> {
+  console.log(defaultHashCachePath(process.env));
+  // @ts-expect-error the Node uploader takes a path, not a Blob
+  await upload(new Blob([]), options);
+  return (await upload(path, options)).md5;
+}
+`;
+
+/**
+ * A browser project with a bundler's default settings (Vite's template: moduleResolution Bundler,
+ * the DOM, no Node types, no customConditions): TypeScript applies no platform condition, and
+ * \`upwire\` must still take a File (universal.d.ts).
+ */
+const BROWSER_DEFAULTS = `import { createUploader, upload, UpwireError, type BrowserUploadOptions, type UploadResult } from 'upwire';
+
+export async function send(file: File, options: BrowserUploadOptions): Promise<UploadResult> {
+  const uploader = await createUploader(file, options);
+  uploader.on('progress', ({ percent, window }) => console.log(percent, window));
+  uploader.on('error', (err: UpwireError) => console.log(err.code, err.retryable));
+  // @ts-expect-error a File takes the browser's options: \`type\` is the Node uploader's
+  await upload(file, { url: 'https://uploads.example.com', type: 'video/mp4' });
+  // @ts-expect-error a file, by path or as a Blob; not a number
+  await upload(42, options);
+  return upload(new Blob(['x'], { type: 'text/plain' }), { ...options, workerUrl: new URL('https://uploads.example.com/hash-worker.js') });
 }
 `;
 
@@ -80,6 +109,8 @@ interface Check { name: string; project: ProjectKind; source: string; options: R
 
 const NODENEXT = { module: 'NodeNext', moduleResolution: 'NodeNext' };
 const BUNDLER = { module: 'ESNext', moduleResolution: 'Bundler' };
+/** No `types`: TypeScript's default (every @types package installed, of which a client-only install has none). */
+const BROWSER_DEFAULT_OPTIONS = { ...BUNDLER, lib: ['ES2022', 'DOM'], types: undefined };
 const CHECKS: Check[] = [
   // The server's declarations use its packages' types: a server user has them installed.
   { name: 'all-nodenext', project: 'server', source: ALL_ENTRIES, options: { ...NODENEXT, lib: ['ES2022', 'DOM'] } },
@@ -87,7 +118,19 @@ const CHECKS: Check[] = [
   // A client-only install has no @types/node of its own (engine.io brought one with the server).
   { name: 'node-only', project: 'client', source: NODE_ONLY, options: { ...NODENEXT, lib: ['ES2022'], typeRoots: [join(REPO, 'node_modules/@types')] } },
   { name: 'browser-condition', project: 'client', source: BROWSER_CONDITION, options: { ...BUNDLER, lib: ['ES2022', 'DOM'], customConditions: ['browser'], types: [] } },
+  { name: 'node-condition', project: 'server', source: NODE_CONDITION, options: { ...NODENEXT, lib: ['ES2022'] } },
+  { name: 'browser-defaults', project: 'client', source: BROWSER_DEFAULTS, options: BROWSER_DEFAULT_OPTIONS },
+  // As pasted; the check above proves these declarations are not \`any\`.
+  { name: 'browser-readme', project: 'client', source: readmeBrowserSnippet(), options: BROWSER_DEFAULT_OPTIONS },
 ];
+
+/** The README's browser snippet (its ```ts browser block), as a user pastes it into main.ts. */
+function readmeBrowserSnippet(): string {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const snippet = /```ts browser\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (snippet === undefined) throw new Error('README.md has no ```ts browser block');
+  return snippet;
+}
 
 async function typeCheck(check: Check): Promise<string> {
   const dir = join(await consumerProject(check.project), 'typecheck', check.name);
@@ -102,10 +145,24 @@ async function typeCheck(check: Check): Promise<string> {
 describe('the npm package\'s types in a TypeScript project', function () {
   this.timeout(900_000);
 
-  it('type-check every export under NodeNext and Bundler, the Node client without DOM types, the browser condition', async () => {
+  it('type-check every export under NodeNext and Bundler, the Node client without DOM types, each platform\'s condition, a browser project\'s defaults', async () => {
     // One tsc at a time: several at once on a loaded machine each took longer than any fair bound.
     const failures: string[] = [];
     for (const check of CHECKS) failures.push(await typeCheck(check));
     expect(failures.filter(Boolean).join('\n')).to.equal('');
+  });
+
+  it('a browser project with default settings builds the README\'s browser snippet with Vite', async () => {
+    const app = join(await consumerProject('client'), 'vite-app');
+    await mkdir(app, { recursive: true });
+    await writeFile(join(app, 'index.html'), '<!doctype html><input type="file"><script type="module" src="./main.ts"></script>\n');
+    await writeFile(join(app, 'main.ts'), readmeBrowserSnippet());
+    const { build } = await import('vite');
+    await build({ root: app, configFile: false, logLevel: 'silent', build: { outDir: join(app, 'dist'), emptyOutDir: true } });
+    const assets = await readdir(join(app, 'dist/assets'));
+    const bundle = await readFile(join(app, 'dist/assets', assets.find((f) => f.endsWith('.js'))!), 'utf8');
+    // The browser client, with its worker built in; nothing of Node's file system.
+    expect(bundle).to.include('createObjectURL');
+    expect(bundle).not.to.match(/node:fs|node:crypto/);
   });
 });

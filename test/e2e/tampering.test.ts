@@ -65,7 +65,7 @@ describe('files changed behind our back', () => {
         expect(merged.ok || merged.error.code).to.equal('E_CHECKSUM');
         expect((await fetch(`${server.url}/files/${md5}`)).status).to.equal(404);
       } else {
-        // the MD5 was of the bytes as received: this corruption is not seen (see README, Guarantees)
+        // the MD5 was of the bytes as received: this corruption is not seen (see docs/guarantees.md)
         expect(merged.ok).to.equal(true);
       }
     }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from './fixtures.js';
 import { freePort, stopChild, untilReady } from './procs.js';
 
-/** The recipe the README documents and compose.yaml mounts: the tests run this very file. */
+/** The recipe docs/operations.md documents and compose.yaml mounts: the tests run this very file. */
 export const NGINX_TEMPLATE = fileURLToPath(new URL('../../../deploy/nginx.conf', import.meta.url));
 
 /**

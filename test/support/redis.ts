@@ -37,7 +37,7 @@ export interface RedisServer {
 
 /**
  * A real redis-server on a free loopback port, its AOF fsynced at every write (the settings the
- * README asks for) and no RDB snapshots, everything in a temp directory, logging to redis.log there.
+ * docs/several-nodes.md asks for) and no RDB snapshots, everything in a temp directory, logging to redis.log there.
  */
 export async function startRedis(): Promise<RedisServer> {
   const binary = redisServerBinary();

@@ -1,5 +1,5 @@
 /*
- * The README's Layout names every file of src/server in its folder, and nothing that is not there:
+ * docs/layout.md's tree names every file of src/server in its folder, and nothing that is not there:
  * a newcomer walks the tree by it.
  */
 import { expect } from 'chai';
@@ -22,9 +22,9 @@ function tree(): Map<string, Set<string>> {
 
 /** The files the Layout block names for src/server and for each `  <folder>/` line under it. */
 function layout(): Map<string, Set<string>> {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const block = /## Layout\n\n```\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error('README.md has no Layout block');
+  const page = readFileSync(join(root, 'docs/layout.md'), 'utf8');
+  const block = /## The tree\n\n```\n([\s\S]*?)```/.exec(page)?.[1];
+  if (!block) throw new Error('docs/layout.md has no block under "## The tree"');
   const named = new Map<string, Set<string>>();
   let folder: string | undefined;
   for (const line of block.split('\n')) {
@@ -38,7 +38,7 @@ function layout(): Map<string, Set<string>> {
   return named;
 }
 
-describe('the README\'s Layout', () => {
+describe('the tree in docs/layout.md', () => {
   it('names every file of src/server in its folder, and no file that is not there', () => {
     const actual = tree();
     const named = layout();
