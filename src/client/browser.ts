@@ -2,7 +2,7 @@ import { KiB, MiB, UpwireError } from '../protocol/index.js';
 import { BlobReader } from './blob-reader.js';
 import { fileIdentity, IndexedDbHashCache, sampleDigest, sampleRanges } from './browser-hash-cache.js';
 import type { Connection } from './connection.js';
-import { openConnection as openAnyConnection, Uploader, type FileSource, type Md5Hasher, type UploadResult } from './core.js';
+import { openConnection as openAnyConnection, Uploader, type ConnectionSettings, type FileSource, type Md5Hasher, type UploadResult } from './core.js';
 import type { HashAlgorithm } from './hash-messages.js';
 import type { BrowserUploadOptions } from './options.js';
 import { md5OfBlob } from './worker-md5.js';
@@ -30,7 +30,7 @@ const BROWSER_MAX_UNSENT = 1 * MiB;
 const BROWSER_DEFAULTS = { maxFrameSize: BROWSER_MAX_FRAME_SIZE, maxUnsent: BROWSER_MAX_UNSENT };
 
 /** One connection to a server, to share between uploads with the `connection` option (with the browser's defaults unless told). */
-export function openConnection(options: Parameters<typeof openAnyConnection>[0]): Connection {
+export function openConnection(options: ConnectionSettings): Connection {
   return openAnyConnection({ ...BROWSER_DEFAULTS, ...options });
 }
 

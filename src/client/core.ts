@@ -403,8 +403,11 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   }
 }
 
+/** What openConnection takes: where the server is, and the flow-control settings of UploadOptions. */
+export type ConnectionSettings = Pick<UploadOptions, 'url' | 'token' | 'path' | 'namespace' | 'retries' | 'timeoutMs' | 'maxInFlight' | 'targetDelayMs' | 'maxFrameSize' | 'maxUnsent'>;
+
 /** One connection to a server, to share between uploads with the `connection` option. */
-export function openConnection(options: Pick<UploadOptions, 'url' | 'token' | 'path' | 'namespace' | 'retries' | 'timeoutMs' | 'maxInFlight' | 'targetDelayMs' | 'maxFrameSize' | 'maxUnsent'>): Connection {
+export function openConnection(options: ConnectionSettings): Connection {
   const { url, token, path, namespace, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS, maxFrameSize, maxUnsent } = options;
   return new Connection({
     url, retries, timeoutMs,

@@ -1,7 +1,7 @@
 /** What the Node and browser entries both export, beside their own createUploader and upload. */
 export { Uploader, openConnection, DEFAULT_MAX_IN_FLIGHT, DEFAULT_RETRIES, DEFAULT_TARGET_DELAY_MS, DEFAULT_TIMEOUT_MS } from './core.js';
 export type { Connection, TokenSource } from './connection.js';
-export type { FileSource, Md5Hasher, Phase, UploadOptions, UploadProgress, UploadResult, UploaderEvents } from './core.js';
+export type { ConnectionSettings, FileSource, Md5Hasher, Phase, UploadOptions, UploadProgress, UploadResult, UploaderEvents } from './core.js';
 export type { Progress } from './meter.js';
 export { UpwireError, ERRORS, type ErrorCode, type FileInfo } from '../protocol/index.js';
 export { Watcher, watch, type WatchOptions, type WatcherEvents } from './watcher.js';
