@@ -19,7 +19,7 @@ class MissingPackageError extends Error {
 }
 
 async function usage(): Promise<string> {
-  const [{ UPLOAD_USAGE }, { WATCH_USAGE }] = await Promise.all([import('./upload-command.js'), import('./watch-command.js')]);
+  const [{ UPLOAD_USAGE }, { WATCH_USAGE }, { DELETE_USAGE }] = await Promise.all([import('./upload-command.js'), import('./watch-command.js'), import('./delete-command.js')]);
   return `usage:
   upwire serve [--port N] [--host H] [--upload-dir DIR] [--db-dir DIR] [--chunk-size BYTES]
                [--max-file-size BYTES] [--upload-token T] [--watch-token T] [--partial-ttl 24h]
@@ -27,9 +27,10 @@ async function usage(): Promise<string> {
                [--max-uploads-per-connection N] [--idle-timeout 15m] [--verify received|disk]
                [--max-buffered BYTES] [--max-uploads N] [--max-uploads-per-address N] [--empty-ttl 10m]
                [--max-watchers N] [--allowed-hosts H,H] [--send-timeout 60s] [--trust-proxy N]
-               [--drain-timeout 30s] [--redis-url redis://H:P] [--workers N]
+               [--drain-timeout 30s] [--redis-url redis://H:P] [--workers N] [--deletes auth|open|off]
   ${UPLOAD_USAGE.replace('usage: ', '')}
-  ${WATCH_USAGE.replace('usage: ', '')}`;
+  ${WATCH_USAGE.replace('usage: ', '')}
+  ${DELETE_USAGE.replace('usage: ', '')}`;
 }
 
 /**
@@ -70,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./upload-command.js')).uploadCommand(rest);
     case 'watch':
       return (await import('./watch-command.js')).watchCommand(rest);
+    case 'delete':
+      return (await import('./delete-command.js')).deleteCommand(rest);
     case undefined:
     case 'help':
     case '--help':

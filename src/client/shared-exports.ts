@@ -5,5 +5,6 @@ export type { ConnectionSettings, FileSource, Md5Hasher, Phase, UploadOptions, U
 export type { Progress } from './meter.js';
 export { UpwireError, ERRORS, type ErrorCode, type FileInfo } from '../protocol/index.js';
 export { Watcher, watch, type WatchOptions, type WatcherEvents } from './watcher.js';
-export type { EndedEvent, UploadSnapshot } from '../protocol/index.js';
+export type { DeleteAnswer, DeletedEvent, EndedEvent, UploadSnapshot } from '../protocol/index.js';
+export { deleteFile, type DeleteOptions } from './delete-file.js';
 export type { HashCache } from './hash-cache.js';

@@ -1,6 +1,6 @@
 import {
-  parseEnded, parseFileInfo, parseSnapshot, parseStatusAnswer, parseWatchAnswer,
-  type CompleteStatus, type EndedEvent, type FileInfo, type NoneStatus, type PartialStatus, type UploadSnapshot,
+  parseDeleted, parseEnded, parseFileInfo, parseSnapshot, parseStatusAnswer, parseWatchAnswer,
+  type CompleteStatus, type DeletedEvent, type EndedEvent, type FileInfo, type NoneStatus, type PartialStatus, type UploadSnapshot,
 } from '../protocol/index.js';
 import { Connection, type TokenSource } from './connection.js';
 import { DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS } from './core.js';
@@ -25,6 +25,8 @@ export interface WatcherEvents {
   progress: (upload: UploadSnapshot) => void;
   complete: (file: FileInfo) => void;
   ended: (event: EndedEvent) => void;
+  /** A principal's stored file was deleted; `stored`: the content stays for others. */
+  deleted: (event: DeletedEvent) => void;
   /** The connection dropped, not by our doing; it reconnects on its own and sends a new snapshot. */
   disconnected: (reason: string) => void;
   /** A subscription failed after a reconnect, or the server sent an event the protocol does not allow (dropped). */
@@ -61,6 +63,7 @@ export class Watcher extends TypedEmitter<WatcherEvents> {
       (file) => this.emit('complete', file),
     ));
     socket.on('ended', (event: unknown) => checked(() => parseEnded(event), (e) => this.emit('ended', e)));
+    socket.on('deleted', (event: unknown) => checked(() => parseDeleted(event), (e) => this.emit('deleted', e)));
     // 'io client disconnect' is our own doing (close, or a late answer's reconnect): not a drop to report.
     socket.on('disconnect', (reason) => reason !== 'io client disconnect' && this.emit('disconnected', reason));
     // The server forgets a socket's rooms when it drops: subscribe again on every reconnect.

@@ -6,7 +6,7 @@
  */
 import { chunkCount, MAX_CHUNKS, MAX_NAME_BYTES, MAX_TYPE_LENGTH, MiB } from './constants.js';
 import { ERRORS, isErrorCode, UpwireError, type ErrorCode } from './errors.js';
-import type { ChunkAck, CompleteStatus, EndedEvent, FileInfo, NoneStatus, PartialStatus, ProveStatus, UploadSnapshot } from './messages.js';
+import type { ChunkAck, CompleteStatus, DeleteAnswer, DeletedEvent, EndedEvent, FileInfo, NoneStatus, PartialStatus, ProveStatus, UploadSnapshot } from './messages.js';
 import { parseMetadata } from './validate.js';
 import type { Range } from './ranges.js';
 
@@ -323,4 +323,14 @@ export function parseEnded(value: unknown): EndedEvent {
   const md5 = sameMd5(field(obj, 'md5'), {}, 'ended', 'md5');
   const id = field(obj, 'id') === undefined ? md5 : boundedString(field(obj, 'id'), 'ended', 'id', 128, /^[0-9a-f-]+$/);
   return { id, md5, reason: reason as EndedEvent['reason'], ...(code === undefined ? {} : { code }) };
+}
+
+/** The answer to delete: the md5 asked about, nothing else. */
+export function parseDeleteAnswer(value: unknown, expected: Expected): DeleteAnswer {
+  return { md5: sameMd5(field(record(value, 'delete', 'answer'), 'md5'), expected, 'delete', 'md5') };
+}
+
+export function parseDeleted(value: unknown): DeletedEvent {
+  const obj = record(value, 'deleted', 'event');
+  return { md5: sameMd5(field(obj, 'md5'), {}, 'deleted', 'md5'), stored: flag(field(obj, 'stored'), 'deleted', 'stored') };
 }

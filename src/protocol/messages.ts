@@ -96,6 +96,15 @@ export type ProgressEvent = UploadSnapshot;
 /** An upload that ended without a stored file (`id` as in UploadSnapshot). */
 export interface EndedEvent { id: string; md5: string; reason: 'aborted' | 'expired' | 'failed'; code?: ErrorCode }
 
+/**
+ * The answer to `delete`: the caller's entry (or, in a server that is one store for everyone, the
+ * file) is gone. It does not say whether the content stayed for other principals: that would tell
+ * the caller that someone else stored it.
+ */
+export interface DeleteAnswer { md5: string }
+/** A stored file's entry was deleted (watchers see every principal's files); `stored`: the content is still kept for others. */
+export interface DeletedEvent { md5: string; stored: boolean }
+
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: WireError };
 export type Ack<T> = (result: Result<T>) => void;
 
@@ -108,12 +117,14 @@ export interface ClientToServerEvents {
   abort: (request: Md5Request, ack: Ack<object>) => void;
   watch: (request: WatchRequest, ack: Ack<{ uploads: UploadSnapshot[] }>) => void;
   unwatch: (request: WatchRequest, ack: Ack<object>) => void;
+  delete: (request: Md5Request, ack: Ack<DeleteAnswer>) => void;
 }
 
 export interface ServerToClientEvents {
   progress: (event: ProgressEvent) => void;
   complete: (event: { file: FileInfo }) => void;
   ended: (event: EndedEvent) => void;
+  deleted: (event: DeletedEvent) => void;
 }
 
 export type RequestName = keyof ClientToServerEvents;

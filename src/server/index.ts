@@ -1,7 +1,7 @@
 export { startServer, type UpwireServer } from './app.js';
 export { createUpwire, upwireSocketOptions, MAX_FRAME_BYTES, type Upwire, type UpwireEventMap, type UpwireOptions, type UpwireSettings } from './upwire.js';
 export { loadConfig, ConfigError, DEFAULTS, type ServerConfig } from './config/config.js';
-export type { UpwireHooks, Authorize, AuthorizeRequest, Principal, UploadCreateEvent, UploadCompleteEvent } from './model/hooks.js';
+export type { UpwireHooks, Authorize, AuthorizeRequest, Principal, UploadCreateEvent, UploadCompleteEvent, FileDeletedEvent } from './model/hooks.js';
 export type { Role } from './access/auth.js';
 export type { HttpHandler } from './http/handler.js';
 export type { UploadStateStore, FileIndex, UploadMeta, UploadProgress, FileRecord, FileEntry, Uploader } from './store/types.js';

@@ -28,7 +28,7 @@ export interface UpwireOptions extends Partial<UpwireSettings> {
 }
 
 const KNOWN_OPTIONS = new Set<string>([...Object.keys(DEFAULTS), 'hooks', 'logger', 'stores']);
-const KNOWN_HOOKS = new Set<string>(['authorize', 'onUploadCreate', 'onUploadComplete']);
+const KNOWN_HOOKS = new Set<string>(['authorize', 'onUploadCreate', 'onUploadComplete', 'onFileDeleted']);
 const LISTENING = new Set(['port', 'logLevel']);
 
 /** The settings an upwire runs with: the defaults, and each option given held to its setting's rules. Throws ConfigError. */

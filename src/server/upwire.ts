@@ -6,7 +6,7 @@ import { Access } from './access/access.js';
 import { FileSystemBytes } from './bytes/file-system.js';
 import { httpHandler, type HttpHandler } from './http/handler.js';
 import { MemoryLocker } from './lock/memory.js';
-import { withinTime, type UploadCompleteEvent, type UploadCreateEvent } from './model/hooks.js';
+import { withinTime, type FileDeletedEvent, type UploadCompleteEvent, type UploadCreateEvent } from './model/hooks.js';
 import { fanOut, type UploadEvents } from './observe/events.js';
 import { createLogger } from './observe/log.js';
 import { Metrics } from './observe/metrics.js';
@@ -35,6 +35,8 @@ export interface UpwireEventMap {
   'upload:completed': [UploadCompleteEvent];
   /** An upload ended without a stored file: aborted, expired, or failed verification. */
   'upload:ended': [EndedEvent];
+  /** A principal's stored file was deleted (after onFileDeleted). */
+  'file:deleted': [FileDeletedEvent];
 }
 
 export interface Upwire {
@@ -83,7 +85,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
     await ownBytes?.open();
     const bytes = given.bytes ?? ownBytes!;
     for (const warning of checkStores(bytes, { severalNodes: redis !== undefined, fsync: config.fsync, verify: config.verify })) log.warn(warning);
-    const { authorize, onUploadCreate, onUploadComplete } = options.hooks ?? {};
+    const { authorize, onUploadCreate, onUploadComplete, onFileDeleted } = options.hooks ?? {};
     const access = new Access(config, authorize && withinTime('authorize', config.hookTimeoutMs, authorize));
     const events = new EventEmitter<UpwireEventMap>();
     // A listener that throws is logged: observing must not fail an upload.
@@ -117,6 +119,11 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
           if (onUploadComplete) await withinTime('onUploadComplete', config.hookTimeoutMs, onUploadComplete)(event);
           emit('upload:completed', event);
         },
+        onFileDeleted: async (event) => {
+          // Told first: the deletion stands whatever the hook answers.
+          emit('file:deleted', event);
+          if (onFileDeleted) await withinTime('onFileDeleted', config.hookTimeoutMs, onFileDeleted)(event);
+        },
       },
     });
     await service.open();
@@ -137,6 +144,7 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         return httpHandler({
           files, bytes, access, metrics, sendTimeoutMs: config.sendTimeoutMs, storedGone: (md5) => service.checkStored(md5), page, trustProxy: config.trustProxy,
           log: (message, details) => log.warn(details, message), downloads: config.downloads,
+          hold: (md5) => service.holdStored(md5), remove: (md5, principal) => service.delete(md5, { principal }),
         }, basePath);
       },
       async drain(timeoutMs) {

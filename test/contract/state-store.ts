@@ -138,6 +138,27 @@ export function stateStoreContract(name: string, create: () => Promise<{ uploads
       expect(await files.getFile(record.md5)).to.deep.equal(record);
     });
 
+    it('deletes one owner\'s entry, and knows whether anyone still has one for that md5', async () => {
+      const [m1, m2] = ['1'.repeat(32), '2'.repeat(32)];
+      const entry = (owner: string, md5: string) => ({ owner, md5, name: `${owner}.txt`, type: 'text/plain', createdAt: 1 });
+      expect(await files.hasEntries(m1)).to.equal(false);
+      for (const owner of ['alice', 'a:b', 'bob']) await files.putEntry(entry(owner, m1), true);
+      await files.putEntry(entry('alice', m2), true);
+      await files.putEntry(entry('alice', m1), true); // a replaced entry is still one entry
+      await files.deleteEntry('alice', m1, true);
+      expect(await files.getEntry('alice', m1)).to.equal(undefined);
+      expect((await all(files.listEntries('alice'))).map((e) => e.md5), 'her other file').to.deep.equal([m2]);
+      expect(await files.hasEntries(m1), 'a:b and bob still have one').to.equal(true);
+      await files.deleteEntry('alice', m1, true); // twice is harmless
+      await files.deleteEntry('a', m1, true); // an owner whose id another's extends: not a:b's entry
+      expect((await files.getEntry('a:b', m1))?.name).to.equal('a:b.txt');
+      await files.deleteEntry('a:b', m1, true);
+      expect(await files.hasEntries(m1)).to.equal(true);
+      await files.deleteEntry('bob', m1, false);
+      expect(await files.hasEntries(m1), 'the last one gone').to.equal(false);
+      expect(await files.hasEntries(m2)).to.equal(true);
+    });
+
     it('keeps owners apart whatever printable characters their ids hold', async () => {
       const owners = ['a', 'a:b', 'a b', 'a\\', 'ü/é:"x"', ':'];
       const md5 = '1'.repeat(32);

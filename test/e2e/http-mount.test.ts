@@ -240,6 +240,7 @@ describe('/readyz: a failing check is logged once per new failure, not once per 
       metrics: new Metrics(() => 0, { held: 0, peak: 0, pauses: 0, pausedNow: 0 }, () => 0), sendTimeoutMs: 10_000,
       storedGone: async () => {}, page: () => ({ socketPath: 'socket.io', namespace: '/upload' }), trustProxy: 0, downloads: 'proxy',
       log: (message, details) => logged.push([message, details]),
+      hold: () => () => {}, remove: () => Promise.reject(new Error('no delete in this test')),
     });
     const started = await serve(handler);
     server = started.server;

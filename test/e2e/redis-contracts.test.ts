@@ -49,6 +49,22 @@ describe('Redis state store and locker (a real redis-server)', function () {
     return { uploads: stores, files: stores, cleanup: nothing };
   });
 
+  it('indexes by md5, at open(), the entries written before that index existed (once)', async () => {
+    const p = prefix();
+    const md5 = 'a'.repeat(32);
+    // As the version before delete wrote them: the entry hashes alone.
+    for (const owner of ['alice', 'b:o*b']) await client.hSet(`${p}entries:${owner}`, md5, JSON.stringify({ owner, md5, name: 'x', type: 'x/y', createdAt: 1 }));
+    const stores = new RedisStores(client, { prefix: p });
+    await stores.open();
+    expect(await stores.hasEntries(md5)).to.equal(true);
+    await stores.deleteEntry('alice', md5, true);
+    expect(await stores.hasEntries(md5), 'b:o*b is left').to.equal(true);
+    await stores.deleteEntry('b:o*b', md5, true);
+    expect(await stores.hasEntries(md5)).to.equal(false);
+    await stores.open(); // marked done: the deleted entries do not come back
+    expect(await stores.hasEntries(md5)).to.equal(false);
+  });
+
   lockerContract('Redis (leases)', async () => ({ locker: new RedisLocker(client, { prefix: prefix() }), cleanup: nothing }));
 
   it('says the writes are durable under appendfsync always, and not under everysec', async () => {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { createUploader, upload, watch } from '../../src/client/node.js';
 import { MiB, type ProgressEvent } from '../../src/protocol/index.js';
@@ -61,6 +62,32 @@ describe('object storage: upwire serve with S3_BUCKET (a real radosgw)', functio
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
     return (listed.Contents ?? []).map((o) => o.Key!);
   };
+
+  it('deletes a stored file: its object goes from the bucket, after a download under way (a paused reader) got it whole', async () => {
+    const server = await serve('a', { UPLOAD_TOKEN: 'up' });
+    const file = await randomFile(dir.path, 3 * CHUNK + 7);
+    await upload(file.path, { url: server.url, token: 'up', hashCache: false });
+    const auth = { authorization: 'Bearer up' };
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      httpGet(`${server.url}/files/${file.md5}`, { headers: auth }, resolve).once('error', reject);
+    });
+    try {
+      const parts = [await new Promise<Buffer>((resolve) => response.once('data', resolve))];
+      response.pause();
+      expect((await fetch(`${server.url}/files/${file.md5}`, { method: 'DELETE', headers: auth })).status).to.equal(200);
+      expect((await fetch(`${server.url}/files/${file.md5}`, { headers: auth })).status).to.equal(404);
+      expect(await keys('upwire/files/'), 'the object waits for the download').to.deep.equal([`upwire/files/${file.md5}`]);
+      response.on('data', (part: Buffer) => parts.push(part));
+      const ended = new Promise<void>((resolve, reject) => response.once('end', resolve).once('error', reject));
+      response.resume();
+      await ended;
+      expect(md5Of(Buffer.concat(parts))).to.equal(file.md5);
+    } finally {
+      response.destroy();
+    }
+    await eventually(async () => (await keys('upwire/files/')).length === 0, 20_000, 'the object deleted');
+    expect((await upload(file.path, { url: server.url, token: 'up', hashCache: false })).instant, 'stored again in full').to.equal(false);
+  });
 
   it('stores a file in the bucket, serves it exact, re-uploads it instantly, and leaves no staging object or spool', async () => {
     const server = await serve('a');

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import {
-  MAX_CHUNKS, parseChunkAck, parseEnded, parseFileInfo, parseInitAnswer, parsePartialStatus, parseResult, parseServerError,
+  MAX_CHUNKS, parseChunkAck, parseDeleteAnswer, parseDeleted, parseEnded, parseFileInfo, parseInitAnswer, parsePartialStatus, parseResult, parseServerError,
   parseStatusAnswer, parseWatchAnswer, UpwireError,
 } from '../../src/protocol/index.js';
 
@@ -124,5 +124,15 @@ describe('client: validators of server answers (protocol/answers.ts)', () => {
     expect(code(() => parseWatchAnswer({ uploads: 'all' }, {}))).to.equal('E_BAD_ANSWER');
     expect(parseEnded({ md5: MD5.toUpperCase(), reason: 'failed', code: 'E_CHECKSUM' })).to.deep.equal({ id: MD5, md5: MD5, reason: 'failed', code: 'E_CHECKSUM' });
     expect(code(() => parseEnded({ md5: MD5, reason: 'exploded' }))).to.equal('E_BAD_ANSWER');
+  });
+
+  it('delete: the md5 asked about and nothing else; a deleted event: an md5 and a boolean', () => {
+    expect(parseDeleteAnswer({ ok: true, md5: MD5.toUpperCase(), extra: 'dropped' }, { md5: MD5 })).to.deep.equal({ md5: MD5 });
+    expect(code(() => parseDeleteAnswer({ ok: true, md5: OTHER }, { md5: MD5 }))).to.equal('E_BAD_ANSWER');
+    expect(code(() => parseDeleteAnswer({ ok: true }, { md5: MD5 }))).to.equal('E_BAD_ANSWER');
+    expect(parseDeleted({ md5: MD5, stored: false })).to.deep.equal({ md5: MD5, stored: false });
+    expect(code(() => parseDeleted({ md5: MD5, stored: 'no' }))).to.equal('E_BAD_ANSWER');
+    expect(code(() => parseDeleted({ md5: '../x', stored: true }))).to.equal('E_BAD_ANSWER');
+    expect(code(() => parseDeleted(null))).to.equal('E_BAD_ANSWER');
   });
 });

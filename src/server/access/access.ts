@@ -6,7 +6,7 @@ import { EVERYONE, type Principal } from '../model/principal.js';
 import { allowedHosts, bearerToken, hostAllowed, originAllowed, roleOf } from './auth.js';
 
 
-type AccessConfig = Pick<ServerConfig, 'uploadToken' | 'watchToken' | 'allowedOrigins' | 'allowedHosts' | 'host'>;
+type AccessConfig = Pick<ServerConfig, 'uploadToken' | 'watchToken' | 'allowedOrigins' | 'allowedHosts' | 'host'> & Partial<Pick<ServerConfig, 'deletes'>>;
 
 export class Access {
   readonly #hosts: string[] | undefined;
@@ -21,6 +21,22 @@ export class Access {
   /** Files and uploads are kept per principal (an authorize hook names them), not for EVERYONE. */
   get perPrincipal(): boolean {
     return this.authorize !== undefined;
+  }
+
+  /**
+   * Whether `principal` may delete stored files (DELETES): by default only one that authenticated,
+   * by the upload token or the authorize hook. Without either, anyone who reaches the server could
+   * list every file (GET /files) and delete them all, which a content-addressed store open for
+   * uploads (whose writes only add) does not otherwise risk.
+   */
+  deleteRefused(principal: Principal): string | undefined {
+    const deletes = this.config.deletes ?? 'auth';
+    if (principal.role !== 'upload') return 'deleting is for the upload token or role';
+    if (deletes === 'off') return 'deleting files is off on this server (DELETES=off)';
+    if (deletes === 'auth' && !this.authorize && this.config.uploadToken === undefined) {
+      return 'this server has no token: deleting needs UPLOAD_TOKEN or an authorize hook, or DELETES=open';
+    }
+    return undefined;
   }
 
   /** The Host and Origin rules (see auth.ts): true when a request may be answered at all. */

@@ -62,6 +62,12 @@ export interface ServerConfig {
   s3Prefix: string;
   /** Downloads from object storage: streamed through upwire ('proxy'), or a redirect to a presigned URL ('redirect'). */
   downloads: 'proxy' | 'redirect';
+  /**
+   * Who may delete stored files: 'auth', callers that authenticated (the upload token, or a
+   * principal of the authorize hook), so a server open to anyone is not open to wiping; 'open',
+   * anyone who may upload, also without any token; 'off', no one.
+   */
+  deletes: 'auth' | 'open' | 'off';
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -98,6 +104,7 @@ export const DEFAULTS: ServerConfig = {
   s3Region: 'us-east-1',
   s3Prefix: 'upwire/',
   downloads: 'proxy',
+  deletes: 'auth',
 };
 
 /** Each setting: its environment variable, its CLI flag, and how to read it. */
@@ -135,6 +142,7 @@ const SETTINGS = {
   s3Region: { env: 'S3_REGION', flag: 's3-region', parse: parseText },
   s3Prefix: { env: 'S3_PREFIX', flag: 's3-prefix', parse: parsePrefix },
   downloads: { env: 'DOWNLOADS', flag: 'downloads', parse: parseDownloads },
+  deletes: { env: 'DELETES', flag: 'deletes', parse: parseDeletes },
 } as const satisfies { [K in keyof ServerConfig]: { env: string; flag: string; parse: (v: string) => ServerConfig[K] } };
 
 export { ConfigError } from '../model/errors.js';
@@ -174,6 +182,11 @@ function parsePrefix(value: string): string {
 
 function parseDownloads(value: string): 'proxy' | 'redirect' {
   if (value !== 'proxy' && value !== 'redirect') throw new Error('must be proxy or redirect');
+  return value;
+}
+
+function parseDeletes(value: string): 'auth' | 'open' | 'off' {
+  if (value !== 'auth' && value !== 'open' && value !== 'off') throw new Error('must be auth, open or off');
   return value;
 }
 

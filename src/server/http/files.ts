@@ -4,7 +4,8 @@ import { contentDisposition } from '../bytes/content-disposition.js';
 import type { ByteStore } from '../bytes/types.js';
 import type { FileIndex, FileRecord } from '../store/types.js';
 import { entryInfo, fileInfo } from '../upload/completion.js';
-import { sendError, sendJson, stream } from './responses.js';
+import { sendError, sendJson, sendUpwireError, stream } from './responses.js';
+import type { Principal } from '../model/principal.js';
 
 export interface FilesDeps {
   files: FileIndex;
@@ -15,10 +16,17 @@ export interface FilesDeps {
   storedGone(md5: string): Promise<void>;
   /** 'redirect': a download is sent to the byte store's presigned URL when it offers one (object storage). */
   downloads: 'proxy' | 'redirect';
+  /** A download starts: a delete meanwhile keeps the bytes until the answer (called once) says it ended. */
+  hold(md5: string): () => void;
+  /** DELETE /files/:md5 for a principal allowed to delete: its entry (the content with the last); rejects with E_NOT_FOUND when it has none. */
+  remove(md5: string, principal: Principal): Promise<{ md5: string }>;
 }
 
-/** GET /files: every stored file, or an owner's entries (each with its own name, type and metadata). */
-export async function listFiles(res: ServerResponse, files: FileIndex, owner: string | undefined): Promise<void> {
+/**
+ * GET /files: every stored file, or an owner's entries (each with its own name, type and metadata);
+ * `deletable`: whether this caller may delete them (DELETES), so the page shows Delete only then.
+ */
+export async function listFiles(res: ServerResponse, files: FileIndex, owner: string | undefined, deletable: boolean): Promise<void> {
   const list = [];
   if (owner === undefined) {
     for await (const record of files.listFiles()) list.push({ ...fileInfo(record), createdAt: new Date(record.createdAt).toISOString() });
@@ -28,17 +36,44 @@ export async function listFiles(res: ServerResponse, files: FileIndex, owner: st
       if (record) list.push({ ...entryInfo(entry, fileInfo(record)), createdAt: new Date(entry.createdAt).toISOString() });
     }
   }
-  sendJson(res, 200, { files: list });
+  sendJson(res, 200, { files: list, deletable });
 }
 
 /** GET /files/:md5 (`raw` as it follows /files/): the file, as the owner named it when files belong to principals. */
 export async function sendFile(req: IncomingMessage, res: ServerResponse, raw: string, owner: string | undefined, deps: FilesDeps): Promise<void> {
-  let md5: string;
+  const md5 = md5Of(res, raw);
+  if (md5 === undefined) return;
+  const release = deps.hold(md5);
   try {
-    md5 = parseMd5(decodeURIComponent(raw));
-  } catch (err) {
-    return sendError(res, 'E_BAD_REQUEST', err instanceof UpwireError ? err.message : 'bad md5');
+    await sendHeld(req, res, md5, owner, deps);
+  } finally {
+    release();
   }
+}
+
+/** DELETE /files/:md5: `{ md5 }`, or the service's refusal (E_NOT_FOUND for a file the principal has no entry of, as for one nobody has). */
+export async function deleteFile(res: ServerResponse, raw: string, principal: Principal, deps: FilesDeps): Promise<void> {
+  const md5 = md5Of(res, raw);
+  if (md5 === undefined) return;
+  try {
+    sendJson(res, 200, await deps.remove(md5, principal));
+  } catch (err) {
+    if (err instanceof UpwireError) return sendUpwireError(res, err);
+    throw err;
+  }
+}
+
+/** The md5 a path names, or undefined when it names none (answered with E_BAD_REQUEST). */
+function md5Of(res: ServerResponse, raw: string): string | undefined {
+  try {
+    return parseMd5(decodeURIComponent(raw));
+  } catch (err) {
+    sendError(res, 'E_BAD_REQUEST', err instanceof UpwireError ? err.message : 'bad md5');
+    return undefined;
+  }
+}
+
+async function sendHeld(req: IncomingMessage, res: ServerResponse, md5: string, owner: string | undefined, deps: FilesDeps): Promise<void> {
   const stored = await deps.files.getFile(md5);
   const entry = owner === undefined ? undefined : await deps.files.getEntry(owner, md5);
   if (!stored || (owner !== undefined && !entry)) return sendError(res, 'E_NOT_FOUND', `no stored file with md5 ${md5}`);

@@ -4,7 +4,7 @@ import type { Access } from '../access/access.js';
 import type { Principal } from '../model/principal.js';
 import type { Metrics } from '../observe/metrics.js';
 import { mayReadMetrics, principalOf } from './caller.js';
-import { listFiles, sendFile, type FilesDeps } from './files.js';
+import { deleteFile, listFiles, sendFile, type FilesDeps } from './files.js';
 import { sendAsset, sendPage } from './page.js';
 import { readiness, type ReadinessDeps } from './readiness.js';
 import { parseTarget, type Target } from './request-target.js';
@@ -25,7 +25,7 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 const ROUTES = /^\/(?:|index\.html|healthz|readyz|metrics|files(?:\/.*)?|assets\/.*)$/;
 
 /**
- * GET / (the page), /assets/*, /healthz, /readyz, /metrics, /files, /files/:md5, under `basePath`.
+ * GET / (the page), /assets/*, /healthz, /readyz, /metrics, /files, /files/:md5, and DELETE /files/:md5, under `basePath`.
  * socket.io handles its own path before this, when it shares the server.
  */
 export function httpHandler(deps: HttpDeps, basePath = ''): HttpHandler {
@@ -73,7 +73,8 @@ function notOurs(res: ServerResponse, next: ((err?: unknown) => void) | undefine
 
 async function route(req: IncomingMessage, res: ServerResponse, target: Target, deps: HttpDeps): Promise<void> {
   const pathname = target.path;
-  if (!isRead(req)) return sendError(res, 'E_BAD_REQUEST', 'method not allowed', 405);
+  const deleting = req.method === 'DELETE' && pathname.startsWith('/files/');
+  if (!isRead(req) && !deleting) return sendError(res, 'E_BAD_REQUEST', 'method not allowed', 405);
   // Liveness: the process answers. (Readiness: readiness.ts.)
   if (pathname === '/healthz') return sendJson(res, 200, { ok: true });
   if (!deps.access.hostAllowed(req.headers)) {
@@ -101,6 +102,11 @@ async function route(req: IncomingMessage, res: ServerResponse, target: Target, 
   if (principal?.role !== 'upload') return unauthorized(res);
   // With an authorize hook, each principal sees and fetches its own uploads only.
   const owner = deps.access.perPrincipal ? principal.id : undefined;
-  if (pathname === '/files') return listFiles(res, deps.files, owner);
+  if (deleting) {
+    const refused = deps.access.deleteRefused(principal);
+    if (refused !== undefined) return sendError(res, 'E_FORBIDDEN', refused);
+    return deleteFile(res, pathname.slice('/files/'.length), principal, deps);
+  }
+  if (pathname === '/files') return listFiles(res, deps.files, owner, deps.access.deleteRefused(principal) === undefined);
   return sendFile(req, res, pathname.slice('/files/'.length), owner, deps);
 }

@@ -41,6 +41,14 @@ export interface UploadCompleteEvent {
   metadata: Metadata;
 }
 
+/** What onFileDeleted sees: the principal whose entry was deleted, the file as it saw it, and whether the content stays for others. */
+export interface FileDeletedEvent {
+  principal: Principal;
+  file: FileInfo;
+  /** True: other principals still have the content (only this principal's entry went); false: its bytes are gone (or go once downloads under way end). */
+  stored: boolean;
+}
+
 /**
  * What an embedding application can hook into; each hook is awaited where it sits. A hook refuses
  * by throwing an UpwireError with the code the client should see (E_FORBIDDEN, E_TOO_LARGE, ...);
@@ -61,6 +69,12 @@ export interface UpwireHooks {
    * next merge (the client gets the error meanwhile). Make it idempotent.
    */
   onUploadComplete?: (event: UploadCompleteEvent) => void | Promise<void>;
+  /**
+   * After a principal's entry of a stored file is deleted (and the content, with the last entry),
+   * before the client is answered. Once: a hook that throws gives the client its error, and the
+   * deletion stands (a retry answers E_NOT_FOUND).
+   */
+  onFileDeleted?: (event: FileDeletedEvent) => void | Promise<void>;
 }
 
 /**

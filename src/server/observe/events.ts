@@ -1,4 +1,4 @@
-import type { EndedEvent, FileInfo, UploadSnapshot } from '../../protocol/index.js';
+import type { DeletedEvent, EndedEvent, FileInfo, UploadSnapshot } from '../../protocol/index.js';
 import type { FileRecord } from '../store/types.js';
 
 /**
@@ -20,6 +20,8 @@ export interface UploadEvents {
   /** Upload `id` is stored as `file`. */
   complete: (file: FileInfo, id: string) => void;
   ended: (event: EndedEvent) => void;
+  /** A principal's entry of a stored file was deleted (`stored`: the content stays for others). */
+  deleted?: (event: DeletedEvent) => void;
   /** A stored file's bytes were found gone (or of another size): its record was dropped. */
   lost?: (record: FileRecord) => void;
   /** Work the server does on its own (recovery at start with several nodes, a SHA-256 pass) failed. */
@@ -36,6 +38,7 @@ export function fanOut(...listeners: Partial<UploadEvents>[]): UploadEvents {
     verified: (seconds, ok) => listeners.forEach((l) => l.verified?.(seconds, ok)),
     complete: (file, id) => listeners.forEach((l) => l.complete?.(file, id)),
     ended: (event) => listeners.forEach((l) => l.ended?.(event)),
+    deleted: (event) => listeners.forEach((l) => l.deleted?.(event)),
     lost: (record) => listeners.forEach((l) => l.lost?.(record)),
     failed: (err, what) => listeners.forEach((l) => l.failed?.(err, what)),
   };

@@ -68,6 +68,7 @@ export function logEndings(log: Logger): Partial<UploadEvents> {
     ended: ({ md5, reason, code }) => {
       if (reason !== 'aborted') log.info({ md5, event: reason, code }, `${reason} ${md5}`);
     },
+    deleted: ({ md5, stored }) => log.info({ md5, event: 'deleted', stored }, `deleted ${md5}${stored ? ' (an entry; the content stays for others)' : ''}`),
     failed: (err, what) => log.error({ err }, `${what} failed`),
     lost: ({ md5, size }) => log.warn({ md5, event: 'lost' }, `the stored file ${md5} (${size} bytes) is gone or damaged: its record was dropped, and it can be uploaded again`),
   };

@@ -71,6 +71,7 @@ export function attachUploads(io: IoServer, namespace: string, deps: AttachDeps)
     maxWatchers: config.maxWatchers,
     draining: deps.draining,
     perPrincipal: access.perPrincipal,
+    deleteRefused: (principal) => access.deleteRefused(principal),
   });
   return { nsp, hub };
 }

@@ -60,6 +60,7 @@ export function operations(service: UploadService): Record<RequestName, Handler>
       await socket.join(room);
       return { uploads: service.snapshot(md5) };
     },
+    delete: (payload, { caller }) => service.delete(parseMd5Request(payload).md5, caller),
     unwatch: async (payload, { socket, watchers }) => {
       const { md5 } = parseWatch(payload);
       await socket.leave(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));

@@ -11,7 +11,7 @@ import { toWireError, type ErrorLogger } from './wire-errors.js';
 export type { ErrorLogger } from './wire-errors.js';
 
 const WATCHER_EVENTS: ReadonlySet<string> = new Set(['watch', 'unwatch', 'status']);
-const WRITING_EVENTS: ReadonlySet<string> = new Set(['init', 'prove', 'chunk', 'merge']);
+const WRITING_EVENTS: ReadonlySet<string> = new Set(['init', 'prove', 'chunk', 'merge', 'delete']);
 
 /** Told of every answered request: for the log and the metrics. */
 export type AnswerObserver = (event: RequestName, socket: UploadSocket, request: unknown, result: Result<object>) => void;
@@ -29,6 +29,8 @@ export function registerHandlers(
     draining: () => boolean;
     /** Files belong to principals (an authorize hook): watching, which shows every principal's uploads, is for the watch role only. */
     perPrincipal: boolean;
+    /** Why this principal may not delete stored files (DELETES, see access.ts), or undefined when it may. */
+    deleteRefused?: (principal: Principal) => string | undefined;
   },
 ): void {
   const table = operations(service);
@@ -63,6 +65,8 @@ export function registerHandlers(
             if (options.perPrincipal && role !== 'watch' && (event === 'watch' || event === 'unwatch')) {
               throw new UpwireError('E_FORBIDDEN', 'files here belong to principals: watching shows every principal\'s uploads, so it is for the watch role only');
             }
+            const noDelete = event === 'delete' ? options.deleteRefused?.(principal) : undefined;
+            if (noDelete !== undefined) throw new UpwireError('E_FORBIDDEN', noDelete);
             if (options.draining() && WRITING_EVENTS.has(event)) throw new UpwireError('E_BUSY', 'the server is shutting down; retry', { retryAfterMs: 1000 });
             return handle(payload, context);
           })

@@ -1,5 +1,5 @@
 import type { Namespace } from 'socket.io';
-import type { ClientToServerEvents, EndedEvent, FileInfo, ServerToClientEvents, UploadSnapshot } from '../../protocol/index.js';
+import type { ClientToServerEvents, DeletedEvent, EndedEvent, FileInfo, ServerToClientEvents, UploadSnapshot } from '../../protocol/index.js';
 import type { UploadEvents } from '../observe/events.js';
 
 export const ALL_UPLOADS_ROOM = 'watch:*';
@@ -75,6 +75,11 @@ export class WatcherHub implements Partial<UploadEvents> {
     this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(event.md5)).emit('ended', event);
   }
 
+  /** Watchers see every principal's uploads (the watch role, where files belong to principals), so they may see every deletion. */
+  deleted(event: DeletedEvent): void {
+    this.#nsp.to(ALL_UPLOADS_ROOM).to(uploadRoom(event.md5)).emit('deleted', event);
+  }
+
   close(): void {
     for (const { timer } of this.#throttles.values()) clearTimeout(timer);
     this.#throttles.clear();
@@ -114,6 +119,10 @@ export class WatcherHubs implements Partial<UploadEvents> {
 
   ended(event: EndedEvent): void {
     for (const hub of this.#hubs) hub.ended(event);
+  }
+
+  deleted(event: DeletedEvent): void {
+    for (const hub of this.#hubs) hub.deleted(event);
   }
 
   close(): void {

@@ -14,6 +14,8 @@ export class LevelStores implements UploadStateStore, FileIndex {
   readonly #chunks;
   readonly #files;
   readonly #entries;
+  readonly #owners;
+  readonly #marks;
   readonly #secrets;
   /** One read (or creation) per name, so two callers at once get the same key. */
   readonly #secretsRead = new Map<string, Promise<Uint8Array>>();
@@ -25,6 +27,10 @@ export class LevelStores implements UploadStateStore, FileIndex {
     this.#files = this.#db.sublevel<string, FileRecord>('files', { valueEncoding: 'json' });
     // Keyed `<owner>\n<md5>`: an owner's entries are one range (an id has no newline: access.ts).
     this.#entries = this.#db.sublevel<string, FileEntry>('entries', { valueEncoding: 'json' });
+    // The same entries keyed `<md5>\n<owner>` (value ''): whether anyone still has an entry for some content.
+    this.#owners = this.#db.sublevel<string, string>('owners', { valueEncoding: 'utf8' });
+    // Migrations done, by name (an index built from records written before it existed).
+    this.#marks = this.#db.sublevel<string, string>('marks', { valueEncoding: 'utf8' });
     this.#secrets = this.#db.sublevel<string, string>('secrets', { valueEncoding: 'utf8' });
   }
 
@@ -43,6 +49,24 @@ export class LevelStores implements UploadStateStore, FileIndex {
         { cause: err },
       );
     }
+    await this.#indexOwners();
+  }
+
+  /**
+   * Entries written before the index by md5 existed get their key in it, once (the mark is written
+   * last: a crash half-way runs it again, and each put is idempotent). One pass over the entries.
+   */
+  async #indexOwners(): Promise<void> {
+    if ((await this.#marks.get('owners')) !== undefined) return;
+    let batch = this.#db.batch();
+    for await (const entry of this.#entries.values()) {
+      batch.put(`${entry.md5}\n${entry.owner}`, '', { sublevel: this.#owners });
+      if (batch.length >= 1000) {
+        await batch.write();
+        batch = this.#db.batch();
+      }
+    }
+    await batch.put('owners', '1', { sublevel: this.#marks }).write({ sync: true });
   }
 
   close(): Promise<void> {
@@ -127,7 +151,23 @@ export class LevelStores implements UploadStateStore, FileIndex {
   }
 
   putEntry(entry: FileEntry, sync: boolean): Promise<void> {
-    return this.#db.batch().put(`${entry.owner}\n${entry.md5}`, entry, { sublevel: this.#entries }).write({ sync });
+    return this.#db.batch()
+      .put(`${entry.owner}\n${entry.md5}`, entry, { sublevel: this.#entries })
+      .put(`${entry.md5}\n${entry.owner}`, '', { sublevel: this.#owners })
+      .write({ sync });
+  }
+
+  deleteEntry(owner: string, md5: string, sync: boolean): Promise<void> {
+    return this.#db.batch()
+      .del(`${owner}\n${md5}`, { sublevel: this.#entries })
+      .del(`${md5}\n${owner}`, { sublevel: this.#owners })
+      .write({ sync });
+  }
+
+  async hasEntries(md5: string): Promise<boolean> {
+    // An md5 is 32 hex digits: this range is exactly its keys.
+    const first = await this.#owners.keys({ gt: `${md5}\n`, lt: `${md5}\v`, limit: 1 }).all();
+    return first.length > 0;
   }
 
   getEntry(owner: string, md5: string): Promise<FileEntry | undefined> {

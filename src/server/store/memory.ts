@@ -84,6 +84,14 @@ export class MemoryStores implements UploadStateStore, FileIndex {
     return entry && structuredClone(entry);
   }
 
+  async deleteEntry(owner: string, md5: string): Promise<void> {
+    this.#entries.get(owner)?.delete(md5);
+  }
+
+  async hasEntries(md5: string): Promise<boolean> {
+    return [...this.#entries.values()].some((owned) => owned.has(md5));
+  }
+
   async *listEntries(owner: string): AsyncIterable<FileEntry> {
     const owned = [...(this.#entries.get(owner)?.values() ?? [])].sort((a, b) => (a.md5 < b.md5 ? -1 : 1));
     for (const entry of owned) yield structuredClone(entry);

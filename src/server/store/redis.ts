@@ -19,6 +19,8 @@ import {
  *   <p>files             SET     the md5s with a file record
  *   <p>entries:<owner>   HASH    field md5, value the FileEntry as JSON. The owner is the key's last part, so
  *                                no owner (any printable characters, ':' included) can share another's key
+ *   <p>owners:<md5>      SET     the owners with an entry for md5 (written with each entry): whether a delete
+ *                                leaves anyone's entry. Built at open() from the entries when <p>mark:owners is absent
  *   <p>fence:<lock key>  STRING  the token of the latest grant of a lock (see redis/client.ts)
  *   <p>secret:<name>     STRING  a key made once, in hex (secret())
  *
@@ -86,8 +88,14 @@ const DELETE_FILE = `${FENCED}redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1`;
 
-/** KEYS: entries, fence. ARGV: token, md5, entry JSON. */
+/** KEYS: entries, owners, fence. ARGV: token, md5, entry JSON, owner. */
 const PUT_ENTRY = `${FENCED}redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+return 1`;
+
+/** KEYS: entries, owners, fence. ARGV: token, md5, owner. */
+const DELETE_ENTRY = `${FENCED}redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[3])
 return 1`;
 
 /** KEYS: secret. ARGV: a new key, kept only if none is there. Returns the one kept. */
@@ -138,6 +146,30 @@ export class RedisStores implements UploadStateStore, FileIndex {
       this.#durable = false;
       this.#durability = `cannot read the persistence settings (${(err as Error).message}): make sure of appendonly yes and appendfsync always`;
     }
+    await this.#indexOwners();
+  }
+
+  /**
+   * Entries written before the owners sets existed join them, once: one SCAN of the entry hashes
+   * (the mark is set last; nodes doing it at once add the same members). Nodes of an earlier
+   * version write entries without it: upgrade every node before anyone deletes.
+   */
+  async #indexOwners(): Promise<void> {
+    const mark = this.#key('mark', 'owners');
+    if ((await this.#call('GET', (redis) => redis.get(mark))) !== null) return;
+    const start = this.#key('entries', '');
+    const match = `${start.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    let cursor = '0';
+    do {
+      const page = await this.#call('SCAN', (redis) => redis.scan(cursor, { MATCH: match, COUNT: 256 }));
+      cursor = page.cursor;
+      for (const key of page.keys) {
+        const owner = key.slice(start.length);
+        const md5s = await this.#call('HKEYS', (redis) => redis.hKeys(key));
+        for (const md5 of md5s) await this.#call('SADD', (redis) => redis.sAdd(this.#key('owners', md5), owner));
+      }
+    } while (cursor !== '0');
+    await this.#call('SET', (redis) => redis.set(mark, '1'));
   }
 
   /** Whether an acknowledged write survives a power cut: appendonly yes and appendfsync always (read by open()). */
@@ -164,7 +196,7 @@ export class RedisStores implements UploadStateStore, FileIndex {
     return redisCall(redis, what, this.#timeoutMs, () => run(redis));
   }
 
-  #key(kind: 'up' | 'parts' | 'file' | 'entries' | 'secret', id: string): string {
+  #key(kind: 'up' | 'parts' | 'file' | 'entries' | 'owners' | 'mark' | 'secret', id: string): string {
     return `${this.#prefix}${kind}:${id}`;
   }
 
@@ -250,7 +282,17 @@ export class RedisStores implements UploadStateStore, FileIndex {
 
   async putEntry(entry: FileEntry, _sync: boolean, fence?: Fence): Promise<void> {
     const f = this.#fence(fence);
-    await this.#script('put entry', PUT_ENTRY, [this.#key('entries', entry.owner), f.key], [f.token, entry.md5, JSON.stringify(entry)], fence);
+    await this.#script('put entry', PUT_ENTRY, [this.#key('entries', entry.owner), this.#key('owners', entry.md5), f.key],
+      [f.token, entry.md5, JSON.stringify(entry), entry.owner], fence);
+  }
+
+  async deleteEntry(owner: string, md5: string, _sync: boolean, fence?: Fence): Promise<void> {
+    const f = this.#fence(fence);
+    await this.#script('delete entry', DELETE_ENTRY, [this.#key('entries', owner), this.#key('owners', md5), f.key], [f.token, md5, owner], fence);
+  }
+
+  async hasEntries(md5: string): Promise<boolean> {
+    return (await this.#call('SCARD', (redis) => redis.sCard(this.#key('owners', md5)))) > 0;
   }
 
   async getEntry(owner: string, md5: string): Promise<FileEntry | undefined> {

@@ -157,4 +157,12 @@ export interface FileIndex {
   getEntry(owner: string, md5: string): Promise<FileEntry | undefined>;
   /** The principal's entries, by md5. */
   listEntries(owner: string): AsyncIterable<FileEntry>;
+  /** Forgets a principal's entry (none there: nothing happens). */
+  deleteEntry(owner: string, md5: string, sync: boolean, fence?: Fence): Promise<void>;
+  /**
+   * Whether any principal has an entry for `md5`: a delete lets the content go when none is left.
+   * Implementations keep an index by md5 beside the one by owner, written with each entry, and
+   * build it at open() for entries written before it existed.
+   */
+  hasEntries(md5: string): Promise<boolean>;
 }

@@ -1,6 +1,6 @@
 import {
   chunkCount, UpwireError,
-  type ChunkAck, type CompleteStatus, type NoneStatus, type ParsedChunk,
+  type ChunkAck, type CompleteStatus, type DeleteAnswer, type NoneStatus, type ParsedChunk,
   type ParsedInit, type PartialStatus, type ProveRequest, type ProveStatus, type UploadSnapshot,
 } from '../../protocol/index.js';
 import { EVERYONE, type Principal } from '../model/principal.js';
@@ -29,7 +29,7 @@ export interface ServiceDeps {
   locker: Locker;
   events: UploadEvents;
   config: Pick<ServerConfig, 'chunkSize' | 'maxFileSize' | 'partialTtlMs' | 'emptyTtlMs' | 'fsync' | 'verify' | 'sha256' | 'maxUploads' | 'maxUploadsPerAddress'>;
-  hooks?: Pick<UpwireHooks, 'onUploadCreate' | 'onUploadComplete'>;
+  hooks?: Pick<UpwireHooks, 'onUploadCreate' | 'onUploadComplete' | 'onFileDeleted'>;
   /**
    * Files and uploads belong to principals (an authorize hook names them): each principal's upload
    * of some content is its own (upload-id.ts), and an instant upload of content that only others
@@ -180,7 +180,7 @@ export class UploadService {
     await this.#proof.verify(owner, md5, size, request.challenge, request.digest);
     const uploader = await uploaderFor(this.#deps.hooks, request, caller.principal, true);
     const entry = entryOf(uploader, md5, Date.now());
-    await this.#stored.addEntry(entry);
+    if (!(await this.#stored.addEntry(entry))) throw new UpwireError('E_UNKNOWN_UPLOAD', `${md5} is not stored; send init again`);
     // The caller's own upload of this content, if it had begun one, is not needed any more.
     const id = this.#idOf(md5, caller);
     await this.#locked(id, (guard) => this.#open.forget(id, guard.fence));
@@ -323,6 +323,23 @@ export class UploadService {
     return this.#locked(id, async (guard) => {
       if (await this.#open.forget(id, guard.fence)) this.#deps.events.ended({ id, md5, reason: 'aborted' });
     });
+  }
+
+  /**
+   * Deletes the caller's stored file: its entry, and the content with the last entry (see
+   * StoredFiles.remove). E_NOT_FOUND when the caller has none, exactly as for content nobody stored.
+   */
+  async delete(md5: string, caller: Caller = LOCAL): Promise<DeleteAnswer> {
+    const removed = await this.#stored.remove(md5, this.#owner(caller));
+    if (!removed) throw new UpwireError('E_NOT_FOUND', `no stored file with md5 ${md5}`);
+    this.#deps.events.deleted?.({ md5, stored: removed.stored });
+    await this.#deps.hooks?.onFileDeleted?.({ principal: caller.principal, file: removed.file, stored: removed.stored });
+    return { md5 };
+  }
+
+  /** A download of md5 starts on this node: a delete meanwhile leaves its bytes until the answer (called once) says it ended. */
+  holdStored(md5: string): () => void {
+    return this.#stored.readers.hold(md5);
   }
 
   /** What watchers see: every upload open on this node, or those of one md5. */

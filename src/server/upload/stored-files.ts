@@ -1,15 +1,18 @@
 import { UpwireError, type CompleteStatus } from '../../protocol/index.js';
 import type { ByteStore } from '../bytes/types.js';
 import { entryInfo, entryOf, fileInfo } from './completion.js';
+import { EVERYONE } from '../model/principal.js';
 import type { UploadEvents } from '../observe/events.js';
+import { Readers } from './readers.js';
 import { withLock, type Guard, type Locker } from '../lock/types.js';
-import type { FileEntry, FileIndex, FileRecord, UploadMeta } from '../store/types.js';
+import type { Fence, FileEntry, FileIndex, FileRecord, UploadMeta } from '../store/types.js';
+import type { FileInfo } from '../../protocol/index.js';
 
 export interface StoredFilesDeps {
   files: FileIndex;
   bytes: ByteStore;
   locker: Locker;
-  events: Pick<UploadEvents, 'lost'>;
+  events: Pick<UploadEvents, 'lost' | 'failed'>;
   fsync: boolean;
 }
 
@@ -24,6 +27,9 @@ export const fileLock = (md5: string) => `file:${md5}`;
  * else undefined: the server is one store for everyone and every caller sees every file.
  */
 export class StoredFiles {
+  /** Downloads under way on this node: a deleted file's bytes wait for them. */
+  readonly readers = new Readers();
+
   constructor(private readonly deps: StoredFilesDeps) {}
 
   /**
@@ -51,8 +57,8 @@ export class StoredFiles {
   async intact(record: FileRecord): Promise<boolean> {
     if ((await this.deps.bytes.storedSize(record.md5)) === record.size) return true;
     await this.#locked(record.md5, async ({ fence }) => {
-      // Looked at again under the lock: a merge may have stored it meanwhile.
-      if ((await this.deps.bytes.storedSize(record.md5)) === record.size) return;
+      // Looked at again under the lock: a merge may have stored it meanwhile, or a delete dropped it.
+      if ((await this.deps.bytes.storedSize(record.md5)) === record.size || !(await this.deps.files.getFile(record.md5))) return;
       await this.deps.files.deleteFile(record.md5, fence);
       this.deps.events.lost?.(record);
     });
@@ -91,9 +97,66 @@ export class StoredFiles {
     });
   }
 
-  /** A principal's entry for a stored file it proved it holds. */
-  addEntry(entry: FileEntry): Promise<void> {
-    return this.#locked(entry.md5, ({ fence }) => this.deps.files.putEntry(entry, this.deps.fsync, fence));
+  /**
+   * A principal's entry for a stored file it proved it holds. Looked at again under the lock: a
+   * delete since the proof was checked may have removed the content (false, nothing written).
+   */
+  addEntry(entry: FileEntry): Promise<boolean> {
+    return this.#locked(entry.md5, async ({ fence }) => {
+      if (!(await this.deps.files.getFile(entry.md5))) return false;
+      await this.deps.files.putEntry(entry, this.deps.fsync, fence);
+      return true;
+    });
+  }
+
+  /**
+   * Deletes `owner`'s entry of a stored file; the content (record and bytes) goes with the last
+   * entry. `owner` undefined: the server is one store for everyone, and the file goes. Undefined
+   * when the caller has no such file: for content only others stored, the same lookups as for
+   * content nobody stored (the caller's own entry, no lock, no record), so neither the answer nor
+   * its timing tells the two apart. `stored`: the content stays for other principals.
+   */
+  async remove(md5: string, owner: string | undefined): Promise<{ file: FileInfo; stored: boolean } | undefined> {
+    const { files, fsync } = this.deps;
+    const key = owner ?? EVERYONE;
+    if (!(await (owner === undefined ? files.getFile(md5) : files.getEntry(owner, md5)))) return undefined;
+    return this.#locked(md5, async ({ fence }) => {
+      // Again under the lock: another delete (or a merge) may have come first.
+      const [record, entry] = [await files.getFile(md5), await files.getEntry(key, md5)];
+      if (entry) await files.deleteEntry(key, md5, fsync, fence);
+      if (!record || (owner !== undefined && !entry)) return undefined;
+      const stored = owner !== undefined && (await files.hasEntries(md5));
+      if (!stored) await this.#dropContent(md5, fence);
+      return { file: entry ? entryInfo(entry, fileInfo(record)) : fileInfo(record), stored };
+    });
+  }
+
+  /**
+   * The record and the bytes of md5 go, under its lock, so a merge or an instant upload of it finds
+   * both or neither. Bytes first: a crash in between leaves a record without bytes, which intact()
+   * drops. With downloads of it under way on this node, the record goes now (no new download
+   * starts) and the bytes when the last is done, unless an upload stored the content again meanwhile.
+   */
+  async #dropContent(md5: string, fence: Fence): Promise<void> {
+    const { files, bytes } = this.deps;
+    if (!this.readers.reading(md5)) {
+      await bytes.removeStored(md5);
+      await files.deleteFile(md5, fence);
+      return;
+    }
+    await files.deleteFile(md5, fence);
+    this.#removeWhenUnread(md5);
+  }
+
+  #removeWhenUnread(md5: string): void {
+    this.readers.whenUnread(md5, () => {
+      this.#locked(md5, async () => {
+        if (await this.deps.files.getFile(md5)) return; // stored again: the bytes are the new record's
+        // A download that started since finds no record and ends at once: wait for it too.
+        if (this.readers.reading(md5)) return this.#removeWhenUnread(md5);
+        await this.deps.bytes.removeStored(md5);
+      }).catch((err: unknown) => this.deps.events.failed?.(err, `removing the bytes of deleted file ${md5}`));
+    });
   }
 
   /** Adds a SHA-256 to a record that has none; a record deleted meanwhile (its bytes gone) is not written again. */

@@ -1,0 +1,75 @@
+import { stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { deleteFile, FileHashCache, NodeFileSource, nodeMd5, UpwireError } from '../client/node.js';
+import { UsageError } from './upload-command.js';
+
+export const DELETE_USAGE = 'usage: upwire delete <md5|file>... --url <server> [--token T] [--no-hash-cache]';
+
+const DELETE_HELP = `${DELETE_USAGE}
+
+Deletes your stored files: your entry of each (the content goes when no one else has it).
+A file given by path is hashed to find its md5 (or its md5 is taken from the hash cache, when the
+file is unchanged since it was hashed).
+
+  --url URL          the server (default: $UPWIRE_URL)
+  --token T          the upload token (default: $UPLOAD_TOKEN)
+  --no-hash-cache    hash each file, without the hash cache (also UPWIRE_HASH_CACHE=off)
+  --help             this text
+
+Exit 0 when every file was deleted, 1 when one was not (not found: [E_NOT_FOUND]), 2 on a usage error.`;
+
+const MD5 = /^[0-9a-f]{32}$/i;
+
+/** Deletes each md5 (or the file at each path, hashed), one line each on stderr and a JSON line on stdout per deleted file. */
+export async function deleteCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      url: { type: 'string', default: process.env.UPWIRE_URL },
+      token: { type: 'string', default: process.env.UPLOAD_TOKEN },
+      'no-hash-cache': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(DELETE_HELP);
+    return 0;
+  }
+  if (!values.url || positionals.length === 0) throw new UsageError(DELETE_USAGE);
+  const cache = values['no-hash-cache'] || process.env.UPWIRE_HASH_CACHE === 'off' ? undefined : new FileHashCache();
+  let failures = 0;
+  for (const target of positionals) {
+    try {
+      const md5 = await md5Of(target, cache);
+      await deleteFile({ url: values.url, md5, ...(values.token ? { token: values.token } : {}) });
+      process.stderr.write(`deleted ${target}${target === md5 ? '' : ` (md5 ${md5})`}\n`);
+      process.stdout.write(`${JSON.stringify({ target, md5 })}\n`);
+    } catch (err) {
+      const error = err instanceof UpwireError ? err : new UpwireError('E_INTERNAL', (err as Error).message);
+      process.stderr.write(`failed ${target}: ${error.message} [${error.code}]\n`);
+      failures++;
+    }
+  }
+  return failures === 0 ? 0 : 1;
+}
+
+/** A path that exists is a file to hash (even one named like an md5); else 32 hex digits are an md5. */
+async function md5Of(target: string, cache: FileHashCache | undefined): Promise<string> {
+  const exists = await stat(target).then(() => true, () => false);
+  if (!exists) {
+    if (MD5.test(target)) return target.toLowerCase();
+    throw new UpwireError('E_FILE', `${target} is neither a file nor an md5 (32 hex digits)`);
+  }
+  const source = await NodeFileSource.open(target);
+  try {
+    const identity = cache ? await source.identity().catch(() => undefined) : undefined;
+    const remembered = cache && identity ? await cache.get(identity).catch(() => undefined) : undefined;
+    if (remembered) return remembered;
+    const md5 = await nodeMd5(source, () => {}, new AbortController().signal);
+    if (cache && identity) await cache.set(identity, md5).catch(() => {});
+    return md5;
+  } finally {
+    await source.close();
+  }
+}
