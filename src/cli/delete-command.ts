@@ -1,48 +1,40 @@
 import { stat } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { deleteFile, FileHashCache, NodeFileSource, nodeMd5, UpwireError } from '../client/node.js';
-import { UsageError } from './upload-command.js';
+import { helpText, parseCommand, text, UsageError, type CommandSpec } from './options.js';
 
-export const DELETE_USAGE = 'usage: upwire delete <md5|file>... --url <server> [--token T] [--no-hash-cache]';
-
-const DELETE_HELP = `${DELETE_USAGE}
-
-Deletes your stored files: your entry of each (the content goes when no one else has it).
-A file given by path is hashed to find its md5 (or its md5 is taken from the hash cache, when the
-file is unchanged since it was hashed).
-
-  --url URL          the server (default: $UPWIRE_URL)
-  --token T          the upload token (default: $UPLOAD_TOKEN)
-  --no-hash-cache    hash each file, without the hash cache (also UPWIRE_HASH_CACHE=off)
-  --help             this text
-
-Exit 0 when every file was deleted, 1 when one was not (not found: [E_NOT_FOUND]), 2 on a usage error.`;
+const DELETE: CommandSpec = {
+  name: 'delete',
+  usage: 'upwire delete <md5|file>... --url <server> [options]',
+  summary: 'Deletes your stored files: your entry of each (the content goes when no one else has it). A file given by path is hashed to find its md5, or its md5 is taken from the hash cache when the file is unchanged since it was hashed.',
+  positionals: true,
+  options: {
+    url: { type: 'string', value: 'URL', help: 'the server, with the path it is mounted under', default: '$UPWIRE_URL' },
+    token: { type: 'string', value: 'T', help: 'the upload token', default: '$UPWIRE_TOKEN, else $UPLOAD_TOKEN' },
+    'no-hash-cache': { type: 'boolean', help: 'hash each file given by path, without the hash cache (also UPWIRE_HASH_CACHE=off)', default: 'off' },
+  },
+  notes: ['exit: 0 every one was deleted, 1 one was not (not yours or not there: [E_NOT_FOUND]), 2 a usage error.'],
+};
 
 const MD5 = /^[0-9a-f]{32}$/i;
 
 /** Deletes each md5 (or the file at each path, hashed), one line each on stderr and a JSON line on stdout per deleted file. */
 export async function deleteCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      url: { type: 'string', default: process.env.UPWIRE_URL },
-      token: { type: 'string', default: process.env.UPLOAD_TOKEN },
-      'no-hash-cache': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(DELETE_HELP);
+  const parsed = parseCommand(DELETE, argv);
+  if (!parsed) {
+    console.log(helpText(DELETE));
     return 0;
   }
-  if (!values.url || positionals.length === 0) throw new UsageError(DELETE_USAGE);
-  const cache = values['no-hash-cache'] || process.env.UPWIRE_HASH_CACHE === 'off' ? undefined : new FileHashCache();
+  const { values, positionals } = parsed;
+  const url = text(values, 'url') ?? process.env.UPWIRE_URL;
+  const token = text(values, 'token') ?? process.env.UPWIRE_TOKEN ?? process.env.UPLOAD_TOKEN;
+  if (!url) throw new UsageError('no server: give --url or UPWIRE_URL (see upwire delete --help)');
+  if (positionals.length === 0) throw new UsageError('nothing to delete: give md5s or files (see upwire delete --help)');
+  const cache = values['no-hash-cache'] === true || process.env.UPWIRE_HASH_CACHE === 'off' ? undefined : new FileHashCache();
   let failures = 0;
   for (const target of positionals) {
     try {
       const md5 = await md5Of(target, cache);
-      await deleteFile({ url: values.url, md5, ...(values.token ? { token: values.token } : {}) });
+      await deleteFile({ url, md5, ...(token ? { token } : {}) });
       process.stderr.write(`deleted ${target}${target === md5 ? '' : ` (md5 ${md5})`}\n`);
       process.stdout.write(`${JSON.stringify({ target, md5 })}\n`);
     } catch (err) {

@@ -18,19 +18,25 @@ class MissingPackageError extends Error {
   override name = 'MissingPackageError';
 }
 
-async function usage(): Promise<string> {
-  const [{ UPLOAD_USAGE }, { WATCH_USAGE }, { DELETE_USAGE }] = await Promise.all([import('./upload-command.js'), import('./watch-command.js'), import('./delete-command.js')]);
-  return `usage:
-  upwire serve [--port N] [--host H] [--upload-dir DIR] [--db-dir DIR] [--chunk-size BYTES]
-               [--max-file-size BYTES] [--upload-token T] [--watch-token T] [--partial-ttl 24h]
-               [--fsync on|off] [--log-level info] [--allowed-origins O,O] [--init-rate N]
-               [--max-uploads-per-connection N] [--idle-timeout 15m] [--verify received|disk]
-               [--max-buffered BYTES] [--max-uploads N] [--max-uploads-per-address N] [--empty-ttl 10m]
-               [--max-watchers N] [--allowed-hosts H,H] [--send-timeout 60s] [--trust-proxy N]
-               [--drain-timeout 30s] [--redis-url redis://H:P] [--workers N] [--deletes auth|open|off]
-  ${UPLOAD_USAGE.replace('usage: ', '')}
-  ${WATCH_USAGE.replace('usage: ', '')}
-  ${DELETE_USAGE.replace('usage: ', '')}`;
+/** `upwire` alone, `upwire --help`, or an unknown command: the commands, and where each one's options are. */
+function usage(): string {
+  return `usage: upwire <command> [options]
+
+commands:
+  serve     run the upload server
+  upload    upload files to a server, resuming where a previous run stopped
+  watch     show the uploads in flight on a server
+  delete    delete your stored files from a server
+
+upwire <command> --help lists the command's options and their defaults.
+upwire --version prints the version.`;
+}
+
+/** The version of the package this CLI belongs to (its package.json, three folders up from dist/src/cli). */
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
 /**
@@ -73,14 +79,20 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./watch-command.js')).watchCommand(rest);
     case 'delete':
       return (await import('./delete-command.js')).deleteCommand(rest);
+    case '--version':
+    case '-v':
+    case 'version':
+      console.log(await version());
+      return 0;
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      console.log(await usage());
+      if (command === undefined) console.error(usage());
+      else console.log(usage());
       return command === undefined ? 2 : 0;
     default:
-      console.error(`upwire: unknown command ${JSON.stringify(command)}\n${await usage()}`);
+      console.error(`upwire: unknown command ${JSON.stringify(command)} (see upwire --help)`);
       return 2;
   }
 }

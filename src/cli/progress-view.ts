@@ -8,6 +8,8 @@ import { bar, formatBytes, formatDuration } from '../client/format.js';
 export class ProgressView {
   #lastDraw = 0;
   #lastQuarter = -1;
+  /** The file's last line was written (done, failed): an event that comes later draws nothing under it. */
+  #ended = false;
 
   constructor(
     private readonly out: NodeJS.WriteStream,
@@ -19,6 +21,7 @@ export class ProgressView {
   }
 
   update(phase: 'hashing' | 'uploading', progress: Progress): void {
+    if (this.#ended) return;
     const text = `${phase === 'hashing' ? 'hash  ' : 'upload'} ${this.label} ${progress.percent.toFixed(1).padStart(5)}% ` +
       `${formatBytes(progress.bytes)}/${formatBytes(progress.size)} ${formatBytes(progress.speed)}/s ETA ${formatDuration(progress.eta)}`;
     if (this.tty) {
@@ -35,7 +38,13 @@ export class ProgressView {
     }
   }
 
-  /** A line that stays: the phase change, the result or the failure. */
+  /** The file's last line: its result or its failure. */
+  end(text: string): void {
+    this.line(text);
+    this.#ended = true;
+  }
+
+  /** A line that stays: a retry, the result or the failure. */
   line(text: string): void {
     this.#lastQuarter = -1;
     this.out.write(this.tty ? `\r\x1b[2K${text}\n` : `${text}\n`);

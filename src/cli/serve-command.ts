@@ -1,8 +1,9 @@
 import cluster from 'node:cluster';
 import { resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
-import { CONFIG_FLAGS, ConfigError, loadConfig, type ServerConfig } from '../server/config/config.js';
-import { startServer, type UpwireServer } from '../server/index.js';
+import { ConfigError, loadConfig, type ServerConfig } from '../server/config/config.js';
+import type { UpwireServer } from '../server/index.js';
+import { helpText, parseCommand } from './options.js';
+import { SERVE } from './serve-help.js';
 import { parseWorkers, runWorkers } from './workers.js';
 
 /**
@@ -12,11 +13,15 @@ import { parseWorkers, runWorkers } from './workers.js';
  * yet, and a start that hangs (a Redis that accepts and never answers) must not swallow the signal.
  */
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: Object.fromEntries([...CONFIG_FLAGS, 'workers'].map((flag) => [flag, { type: 'string' as const }])),
-  });
-  const { workers, ...flags } = values as Record<string, string | undefined>;
+  const parsed = parseCommand(SERVE, argv);
+  if (!parsed) {
+    console.log(helpText(SERVE));
+    return 0;
+  }
+  const { workers, ...flags } = parsed.values as Record<string, string | undefined>;
+  // The server's packages are loaded once the command line is read: a mistake in it, or --help,
+  // needs none of them (a client-only install has none).
+  const { startServer } = await import('../server/index.js');
   const config = loadConfig(process.env, flags);
   const count = workers === undefined ? 1 : parseWorkers(workers);
   if (count > 1) return runWorkers(count, argv.filter((arg, i) => arg !== '--workers' && argv[i - 1] !== '--workers' && !arg.startsWith('--workers=')), config);

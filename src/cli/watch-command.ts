@@ -1,25 +1,36 @@
-import { parseArgs } from 'node:util';
 import { watch } from '../client/node.js';
 import { parseMd5 } from '../protocol/index.js';
-import { UsageError } from './upload-command.js';
+import { helpText, parseCommand, text, UsageError, type CommandSpec } from './options.js';
 import { WatchView } from './watch-view.js';
 
-export const WATCH_USAGE = 'usage: upwire watch --url <server> [--token T] [--md5 <md5>]';
+export const WATCH: CommandSpec = {
+  name: 'watch',
+  usage: 'upwire watch --url <server> [options]',
+  summary: 'Shows the uploads in flight on the server as they happen, until Ctrl-C; with --md5, follows one upload to its end.',
+  options: {
+    url: { type: 'string', value: 'URL', help: 'the server, with the path it is mounted under', default: '$UPWIRE_URL' },
+    token: { type: 'string', value: 'T', help: 'the watch token (or the upload token)', default: '$UPWIRE_TOKEN, else $WATCH_TOKEN, else $UPLOAD_TOKEN' },
+    md5: { type: 'string', value: 'MD5', help: 'follow this upload only; exit when it ends', default: 'every upload' },
+  },
+  notes: ['exit: 0 on Ctrl-C or when the upload followed is stored, 1 when it is aborted, expires or fails, 2 a usage error.'],
+};
 
 /**
  * Shows uploads as they happen until Ctrl-C (exit 0). With --md5 it follows one upload and exits 0
  * when it completes (at once when already stored), 1 when it is aborted, expires or fails.
  */
 export async function watchCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      url: { type: 'string', default: process.env.UPWIRE_URL },
-      token: { type: 'string', default: process.env.WATCH_TOKEN ?? process.env.UPLOAD_TOKEN },
-      md5: { type: 'string' },
-    },
-  });
-  if (!values.url) throw new UsageError(WATCH_USAGE);
+  const parsed = parseCommand(WATCH, argv);
+  if (!parsed) {
+    console.log(helpText(WATCH));
+    return 0;
+  }
+  const values = {
+    url: text(parsed.values, 'url') ?? process.env.UPWIRE_URL,
+    token: text(parsed.values, 'token') ?? process.env.UPWIRE_TOKEN ?? process.env.WATCH_TOKEN ?? process.env.UPLOAD_TOKEN,
+    md5: text(parsed.values, 'md5'),
+  };
+  if (!values.url) throw new UsageError('no server: give --url or UPWIRE_URL (see upwire watch --help)');
   // Normalised once: the server's events carry the md5 in lower case, and a user may type it in upper.
   const md5 = values.md5 === undefined ? undefined : md5Option(values.md5);
   const view = new WatchView(process.stdout);
@@ -60,6 +71,6 @@ function md5Option(value: string): string {
   try {
     return parseMd5(value, '--md5');
   } catch {
-    throw new UsageError(`--md5 must be 32 hex digits, not ${JSON.stringify(value)}\n${WATCH_USAGE}`);
+    throw new UsageError(`--md5 must be 32 hex digits, not ${JSON.stringify(value)} (see upwire watch --help)`);
   }
 }

@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import {
-  parseResult, PROTOCOL_VERSION, UPLOAD_NAMESPACE, UpwireError,
+  MIN_PROTOCOL_VERSION, parseResult, PREFLIGHT_PROTOCOL_VERSION, PROTOCOL_VERSION, UPLOAD_NAMESPACE, UpwireError,
   type ChunkRequest, type ClientToServerEvents, type RequestName, type RequestOf,
   type ServerToClientEvents,
 } from '../protocol/index.js';
@@ -55,11 +55,11 @@ export function socketAddress(options: Pick<ConnectionOptions, 'url' | 'path'>):
  * reached but has no upwire on that namespace answers "Invalid namespace" (a URL with a wrong path
  * used to hang here, or exit 0 with no result).
  */
-function handshakeRefusal(err: Error, options: ConnectionOptions): UpwireError | undefined {
+function handshakeRefusal(err: Error, options: ConnectionOptions, tokenSent: boolean): UpwireError | undefined {
   const data = (err as Error & { data?: { code?: unknown; message?: unknown } }).data;
   const code = data?.code;
   const said = typeof data?.message === 'string' ? data.message : err.message;
-  if (code === 'E_UNAUTHORIZED') return new UpwireError('E_UNAUTHORIZED', 'the server refused the token');
+  if (code === 'E_UNAUTHORIZED') return new UpwireError('E_UNAUTHORIZED', tokenSent ? 'the server refused the token' : 'the server needs a token');
   if (code === 'E_FORBIDDEN' || code === 'E_PROTOCOL') return new UpwireError(code, said.slice(0, 300));
   if (err.message === 'Invalid namespace') {
     return new UpwireError('E_NOT_FOUND', `${options.url} answers, but serves no upwire on ${options.namespace ?? UPLOAD_NAMESPACE} (check the URL's path, and the path and namespace options)`);
@@ -67,18 +67,40 @@ function handshakeRefusal(err: Error, options: ConnectionOptions): UpwireError |
   return undefined;
 }
 
+/** The version an older server speaks, when it refused ours with E_PROTOCOL, and this client speaks it too. */
+function olderServer(err: Error, stated: number): number | undefined {
+  const data = (err as Error & { data?: { code?: unknown; server?: unknown } }).data;
+  const server = data?.server;
+  if (data?.code !== 'E_PROTOCOL' || typeof server !== 'number' || !Number.isInteger(server)) return undefined;
+  return server >= MIN_PROTOCOL_VERSION && server < stated ? server : undefined;
+}
+
 /**
  * Whether socket.io answers at `path` at all. A path where nothing is mounted fails the WebSocket
  * upgrade with a bare "websocket error", which looks like a server that is down; one plain GET of
  * engine.io's handshake tells them apart: engine.io answers it (an open packet, or a JSON error
- * with a numeric code), anything else does not. Undefined when it cannot tell (no answer, or a
- * browser's CORS rules hide it).
+ * with a numeric code), anything else does not. Undefined when it cannot tell (no answer).
+ *
+ * In a browser, a server of another origin that sends no CORS headers (a 404 of a wrong path does
+ * not) hides its answer: the fetch fails as if nothing answered, and the client used to retry for
+ * 20 s before E_UNREACHABLE. A second, `no-cors` fetch tells the two apart: it gets an opaque
+ * answer from any HTTP server, and fails only when nothing answers. Something answers HTTP there
+ * while the WebSocket upgrade at that path failed: no socket.io is there (WebSockets are not
+ * subject to CORS, and upwire refuses an origin at the handshake, with E_FORBIDDEN).
  */
 async function engineIoAnswersAt(origin: string, path: string): Promise<boolean | undefined> {
+  const url = `${origin}${path}/?EIO=4&transport=polling`;
   try {
-    const response = await fetch(`${origin}${path}/?EIO=4&transport=polling`, { signal: AbortSignal.timeout(5000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
     const text = (await response.text()).slice(0, 200);
     return text.startsWith('0{') || /^\{"code":\d+,/.test(text);
+  } catch {
+    // Not a browser (no CORS), or the same origin: nothing answered.
+    if (typeof location === 'undefined' || location.origin === origin) return undefined;
+  }
+  try {
+    const response = await fetch(url, { mode: 'no-cors', signal: AbortSignal.timeout(5000) });
+    return response.type === 'opaque' ? false : undefined;
   } catch {
     return undefined;
   }
@@ -119,6 +141,10 @@ export class Connection {
   /** Frames waiting for the socket's unsent bytes to fall to `maxUnsent`, and the timer that looks. */
   #roomWaiters: (() => void)[] = [];
   #roomTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The version stated in the handshake: PROTOCOL_VERSION, or an older server's own (see below). */
+  #protocol = PROTOCOL_VERSION;
+  /** Whether the last handshake carried a token: a refusal without one says that one is needed. */
+  #tokenSent = false;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
@@ -134,8 +160,14 @@ export class Connection {
       // A function, so that a token that changes is asked for again at each reconnection.
       auth: (give) => {
         Promise.resolve(typeof token === 'function' ? token() : token).then(
-          (value) => give(value === undefined ? { protocol: PROTOCOL_VERSION } : { token: value, protocol: PROTOCOL_VERSION }),
-          () => give({ protocol: PROTOCOL_VERSION }),
+          (value) => {
+            this.#tokenSent = value !== undefined;
+            give(value === undefined ? { protocol: this.#protocol } : { token: value, protocol: this.#protocol });
+          },
+          () => {
+            this.#tokenSent = false;
+            give({ protocol: this.#protocol });
+          },
         );
       },
       transports: ['websocket'],
@@ -150,7 +182,15 @@ export class Connection {
       this.flow.reset();
     });
     this.socket.on('connect_error', (err) => {
-      const refusal = handshakeRefusal(err, options);
+      // A server of an older protocol that this client still speaks says which in its refusal: speak
+      // it (without what came later, e.g. no preflight). socket.io does not retry a refusal by itself.
+      const older = olderServer(err, this.#protocol);
+      if (older !== undefined) {
+        this.#protocol = older;
+        this.socket.connect();
+        return;
+      }
+      const refusal = handshakeRefusal(err, options, this.#tokenSent);
       if (refusal) return this.#fail(refusal);
       if (!this.#everConnected && !this.#probed) {
         this.#probed = true;
@@ -170,6 +210,11 @@ export class Connection {
     };
     this.socket.io.on('packet', heard);
     this.socket.io.on('ping', heard);
+  }
+
+  /** Whether the server takes a `preflight` (protocol 3 on): known once connected. */
+  get preflights(): boolean {
+    return this.#protocol >= PREFLIGHT_PROTOCOL_VERSION;
   }
 
   /** Resolves when connected; rejects when the server refuses us or stays unreachable. */

@@ -203,8 +203,6 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
   }
 
   async #execute(): Promise<UploadResult> {
-    await this.#findMd5();
-    this.#transferStarted = performance.now();
     const shared = this.#options.connection;
     const connection = shared ?? openConnection(this.#options);
     // An own connection is closed on abort, failing its requests at once; a shared one stays open
@@ -212,6 +210,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     const onAbort = () => shared || connection.close();
     this.#abort.signal.addEventListener('abort', onAbort);
     try {
+      await this.#findMd5(connection);
+      this.#transferStarted = performance.now();
       return await this.#uploadWithRetries(connection);
     } finally {
       this.#abort.signal.removeEventListener('abort', onAbort);
@@ -220,8 +220,11 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     }
   }
 
-  /** The md5 given, or remembered for this file as it is now, or hashed (and then remembered). */
-  async #findMd5(): Promise<void> {
+  /**
+   * The md5 given, or remembered for this file as it is now, or hashed (and then remembered). Before
+   * hashing, the server is asked whether it would refuse the upload anyway (see #preflight).
+   */
+  async #findMd5(connection: Connection): Promise<void> {
     if (this.#options.md5 !== undefined) {
       this.#md5 = { value: this.#options.md5, identity: undefined, cached: false, confirmed: false };
       return;
@@ -233,7 +236,30 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
       this.#md5 = { value: remembered, identity, cached: true, confirmed: false };
       return;
     }
+    await this.#preflight(connection);
     await this.#rehash(identity);
+  }
+
+  /**
+   * Connects, and asks the server whether it would refuse this upload for anything but its md5, so
+   * that a refusal (the token at the handshake, the size above the limit, a name or metadata it does
+   * not take) comes in one round trip, before a byte of the file is read: not after a hash pass of
+   * minutes. Only a refusal stops the upload; a transient failure here does not (init asks again,
+   * with retries). A server of protocol 2 has no preflight: its refusals come at init, as before.
+   */
+  async #preflight(connection: Connection): Promise<void> {
+    this.#setPhase('connecting');
+    const signal = this.#abort.signal;
+    await untilAborted(connection.connected(), signal);
+    if (!connection.preflights) return;
+    const { name, size, type } = this.source;
+    const { metadata } = this.#options;
+    try {
+      await untilAborted(connection.request('preflight', { size, name, type, ...(metadata === undefined ? {} : { metadata }) }), signal);
+    } catch (err) {
+      const error = toUpwireError(err);
+      if (signal.aborted || !error.retryable) throw error;
+    }
   }
 
   async #rehash(identity: string | undefined): Promise<void> {
@@ -266,6 +292,8 @@ export class Uploader extends TypedEmitter<UploaderEvents> {
     const meter = new RateMeter(this.source.size);
     let last = 0;
     const md5 = await this.#hasher(this.source, (bytes) => {
+      // A hasher may report a last read after the upload was stopped: it is no longer news.
+      if (this.#abort.signal.aborted) return;
       this.emit('hash-progress', meter.add(bytes - last));
       last = bytes;
     }, this.#abort.signal);

@@ -3,9 +3,14 @@ export const UPLOAD_NAMESPACE = '/upload';
 
 /**
  * The protocol version a client states in its handshake (`auth.protocol`). 2: chunks travel as
- * frames with an offset. A server refuses another version with E_PROTOCOL rather than misread it.
+ * frames with an offset. 3: and a `preflight` request before the hash pass. A server refuses a
+ * version outside [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION] with E_PROTOCOL rather than misread it.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+/** The oldest version a server still speaks: a client of protocol 2 sends no preflight, and needs none. */
+export const MIN_PROTOCOL_VERSION = 2;
+/** The first version with the `preflight` request. */
+export const PREFLIGHT_PROTOCOL_VERSION = 3;
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

@@ -20,6 +20,13 @@ export interface Md5Request { md5: string }
  */
 export interface ProveRequest extends InitRequest { challenge: string; digest: string }
 export interface WatchRequest { md5?: string }
+/**
+ * Sent before the hash pass (protocol 3): what the server would refuse of an upload without its md5
+ * (the size above its limit, a name, type or metadata outside the protocol's) is refused here, in one
+ * round trip, before the client reads the file. The token was checked at the handshake already.
+ * An ok answer promises nothing: init decides, with the md5.
+ */
+export interface PreflightRequest { size: number; name: string; type?: string; metadata?: Metadata }
 
 /** A stored, verified file. `url` is relative to the server's base URL. */
 export interface FileInfo {
@@ -118,6 +125,7 @@ export interface ClientToServerEvents {
   watch: (request: WatchRequest, ack: Ack<{ uploads: UploadSnapshot[] }>) => void;
   unwatch: (request: WatchRequest, ack: Ack<object>) => void;
   delete: (request: Md5Request, ack: Ack<DeleteAnswer>) => void;
+  preflight: (request: PreflightRequest, ack: Ack<object>) => void;
 }
 
 export interface ServerToClientEvents {

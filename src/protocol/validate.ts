@@ -2,7 +2,7 @@ import { UpwireError } from './errors.js';
 import {
   MAX_FRAME_SIZE, MAX_METADATA_BYTES, MAX_METADATA_KEY_LENGTH, MAX_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MAX_NAME_BYTES, MAX_TYPE_LENGTH,
 } from './constants.js';
-import type { ChunkRequest, InitRequest, Md5Request, Metadata, ProveRequest, WatchRequest } from './messages.js';
+import type { ChunkRequest, InitRequest, Md5Request, Metadata, PreflightRequest, ProveRequest, WatchRequest } from './messages.js';
 
 /*
  * Types do not cross the wire: every payload is checked here, with hard limits, before anything
@@ -146,4 +146,19 @@ export function parseProve(payload: unknown): ParsedInit & Pick<ProveRequest, 'c
 export function parseWatch(payload: unknown): WatchRequest {
   const md5 = payload === undefined ? undefined : field(record(payload), 'md5');
   return md5 === undefined ? {} : { md5: parseMd5(md5) };
+}
+
+/** A preflight after validation: an init's fields without the md5 and the chunk size; `type` defaulted. */
+export type ParsedPreflight = Omit<PreflightRequest, 'type'> & { type: string };
+
+/** The same rules as an init's fields (parseInit), so what passes here is not refused by init for them. */
+export function parsePreflight(payload: unknown): ParsedPreflight {
+  const obj = record(payload);
+  const metadata = field(obj, 'metadata');
+  return {
+    size: parseCount(field(obj, 'size'), 'size'),
+    name: parseName(field(obj, 'name')),
+    type: parseType(field(obj, 'type')),
+    ...(metadata === undefined ? {} : { metadata: parseMetadata(metadata) }),
+  };
 }

@@ -150,6 +150,7 @@ describe('delete on a server that is one store for everyone', function () {
     const help = await run(['delete', '--help']);
     expect(help.code).to.equal(0);
     for (const option of ['--url', '--token', '--no-hash-cache', '--help']) expect(help.stdout).to.include(option);
-    expect((await run(['--help'])).stdout).to.include('upwire delete <md5|file>');
+    expect(help.stdout).to.include('(default: $UPWIRE_URL)');
+    expect((await run(['--help'])).stdout).to.match(/^\s+delete\s/m);
   });
 });

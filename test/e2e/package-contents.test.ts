@@ -71,6 +71,21 @@ describe('the npm package', function () {
     }
   });
 
+  it('the installed CLI answers --version, and --help for each command, without the server\'s packages', async () => {
+    const project = await consumerProject('client');
+    const bin = join(project, 'node_modules/.bin/upwire');
+    const { version } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    expect(await run(bin, ['--version'], { cwd: project })).to.deep.equal({ code: 0, stdout: `${version}\n`, stderr: '' });
+    for (const command of ['upload', 'watch', 'serve']) {
+      const help = await run(bin, [command, '--help'], { cwd: project });
+      expect(help.code, help.stderr).to.equal(0);
+      expect(help.stdout).to.match(new RegExp(`^usage: upwire ${command} `));
+    }
+    expect((await run(bin, ['serve', '--help'], { cwd: project })).stdout).to.match(/^ {2}--max-file-size BYTES .*\(default: 1 TiB\)$/m);
+    const unknown = await run(bin, ['upload', '--bogus'], { cwd: project });
+    expect(unknown).to.deep.equal({ code: 2, stdout: '', stderr: 'upwire: unknown option --bogus (see upwire upload --help)\n' });
+  });
+
   it('`upwire serve` runs once the server\'s packages are installed beside it', async () => {
     const project = await consumerProject('server');
     const dir = await tempDir();

@@ -47,7 +47,8 @@ describe('upload flow (real server, real LevelDB, real sockets)', () => {
     await server.service.sha256Recorded();
     const { files } = (await (await fetch(`${server.url}/files`)).json()) as { files: { sha256?: string }[] };
     expect(files[0]!.sha256).to.equal(createHash('sha256').update(file.data).digest('hex'));
-    expect(phases).to.deep.equal(['hashing', 'connecting', 'uploading', 'verifying', 'done']);
+    // Connected and asked (the preflight) before the hash pass, then the init.
+    expect(phases).to.deep.equal(['connecting', 'hashing', 'connecting', 'uploading', 'verifying', 'done']);
     expect(hashed).to.equal(file.data.length);
     expect(lastProgress).to.equal(file.data.length);
     expect((await download(server, file.md5)).equals(file.data)).to.equal(true);

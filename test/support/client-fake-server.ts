@@ -9,7 +9,7 @@ import { MiB, UPLOAD_NAMESPACE, chunkCount, type Range } from '../../src/protoco
  * the real server never gives. No validation, no storage: the handlers are the whole server.
  */
 
-export type FakeEvent = 'init' | 'chunk' | 'merge' | 'status' | 'abort' | 'watch' | 'unwatch';
+export type FakeEvent = 'init' | 'chunk' | 'merge' | 'status' | 'abort' | 'watch' | 'unwatch' | 'preflight';
 /**
  * What a handler answers, sent as the ack as is (not necessarily a valid Result).
  * NEVER: no answer at all, the request stays unanswered.
@@ -24,7 +24,9 @@ export interface FakeServer {
   stop(): Promise<void>;
 }
 
-const EVENTS: FakeEvent[] = ['init', 'chunk', 'merge', 'status', 'abort', 'watch', 'unwatch'];
+const EVENTS: FakeEvent[] = ['init', 'chunk', 'merge', 'status', 'abort', 'watch', 'unwatch', 'preflight'];
+/** Answered when the test gives no handler: a preflight passes (it promises nothing), anything else is refused. */
+const DEFAULTS: Partial<Record<FakeEvent, FakeHandler>> = { preflight: () => ok({}) };
 
 export async function startFakeServer(handlers: Partial<Record<FakeEvent, FakeHandler>>): Promise<FakeServer> {
   const http = createServer();
@@ -35,7 +37,7 @@ export async function startFakeServer(handlers: Partial<Record<FakeEvent, FakeHa
     for (const event of EVENTS) {
       socket.on(event, async (request: Record<string, unknown>, ack: unknown) => {
         requests[event].push(request);
-        const handler = handlers[event];
+        const handler = handlers[event] ?? DEFAULTS[event];
         const answer = handler ? await handler(request, socket) : fail('E_BAD_REQUEST', `${event} is not handled by this fake`);
         if (answer !== NEVER && typeof ack === 'function') ack(answer);
       });

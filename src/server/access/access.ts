@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { PROTOCOL_VERSION, UpwireError } from '../../protocol/index.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, UpwireError } from '../../protocol/index.js';
 import type { ServerConfig } from '../config/config.js';
 import type { Authorize, AuthorizeRequest } from '../model/hooks.js';
 import { EVERYONE, type Principal } from '../model/principal.js';
@@ -60,8 +60,10 @@ export class Access {
     if (this.authorize && this.config.allowedOrigins === undefined && !sameOrigin(headers.origin, headers.host)) {
       throw new UpwireError('E_FORBIDDEN', 'a page of another origin may not open a socket here: list it in allowedOrigins');
     }
-    if (auth.protocol !== PROTOCOL_VERSION) {
-      throw new UpwireError('E_PROTOCOL', `this server speaks protocol ${PROTOCOL_VERSION}; the client states ${JSON.stringify(auth.protocol ?? 1)}`, { server: PROTOCOL_VERSION });
+    // Clients of an older version still in use speak a subset (protocol 2: no preflight).
+    const stated = auth.protocol;
+    if (typeof stated !== 'number' || !Number.isInteger(stated) || stated < MIN_PROTOCOL_VERSION || stated > PROTOCOL_VERSION) {
+      throw new UpwireError('E_PROTOCOL', `this server speaks protocols ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}; the client states ${JSON.stringify(auth.protocol ?? 1)}`, { server: PROTOCOL_VERSION });
     }
     return this.#principal({ kind: 'socket', headers, address, token: auth.token });
   }

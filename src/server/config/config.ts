@@ -148,6 +148,8 @@ const SETTINGS = {
 export { ConfigError } from '../model/errors.js';
 
 export const CONFIG_FLAGS = Object.values(SETTINGS).map((s) => s.flag);
+/** Each setting's key, environment variable and flag (for `upwire serve --help`). */
+export const CONFIG_SETTINGS = Object.entries(SETTINGS).map(([key, s]) => ({ key: key as keyof ServerConfig, env: s.env, flag: s.flag }));
 
 /**
  * Configuration from the environment, overridden by CLI flags (`--port 8080`).

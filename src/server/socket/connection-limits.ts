@@ -28,9 +28,11 @@ export interface LimitConfig { initRate: number; maxUploadsPerConnection: number
 export class ConnectionLimits {
   readonly #inits: TokenBucket;
   readonly #open = new Set<string>();
+  readonly #preflights: TokenBucket;
 
   constructor(private readonly config: LimitConfig) {
     this.#inits = new TokenBucket(config.initRate, config.initRate);
+    this.#preflights = new TokenBucket(config.initRate, config.initRate);
   }
 
   /** Before an init: refuses with E_RATE_LIMIT and a retry hint when over either limit. */
@@ -40,6 +42,12 @@ export class ConnectionLimits {
     }
     const wait = this.#inits.take();
     if (wait > 0) throw new UpwireError('E_RATE_LIMIT', `too many inits on this connection; retry in ${wait} ms`, { retryAfterMs: wait });
+  }
+
+  /** Before a preflight: as fast as inits, in a bucket of its own (each upload sends one of each). */
+  checkPreflight(): void {
+    const wait = this.#preflights.take();
+    if (wait > 0) throw new UpwireError('E_RATE_LIMIT', `too many preflights on this connection; retry in ${wait} ms`, { retryAfterMs: wait });
   }
 
   opened(md5: string): void {

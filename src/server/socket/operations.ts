@@ -1,6 +1,6 @@
 import type { Socket } from 'socket.io';
 import {
-  parseChunk, parseInit, parseMd5Request, parseProve, parseWatch,
+  parseChunk, parseInit, parseMd5Request, parsePreflight, parseProve, parseWatch,
   type ClientToServerEvents, type RequestName, type ServerToClientEvents,
 } from '../../protocol/index.js';
 import type { UploadService, Caller } from '../upload/service.js';
@@ -65,6 +65,13 @@ export function operations(service: UploadService): Record<RequestName, Handler>
       const { md5 } = parseWatch(payload);
       await socket.leave(md5 === undefined ? ALL_UPLOADS_ROOM : uploadRoom(md5));
       watchers.left(socket);
+      return {};
+    },
+    // Before the client hashes: what init would refuse without the md5 (see PreflightRequest).
+    preflight: async (payload, { limits }) => {
+      const request = parsePreflight(payload);
+      limits.checkPreflight();
+      service.preflight(request);
       return {};
     },
   };

@@ -1,5 +1,5 @@
 import { UpwireError } from '../../protocol/index.js';
-import type { ByteStore } from '../bytes/types.js';
+import type { ByteStore, ByteStoreCapabilities } from '../bytes/types.js';
 import type { LedgerEntry, UploadLedger } from './ledger.js';
 
 export interface CreationLimitsConfig {
@@ -64,4 +64,13 @@ export class CreationLimits {
     const retryAfterMs = CONFLICT_IDLE_MS - idle;
     return new UpwireError('E_CONFLICT', `an upload of this md5 with size ${existing.size} is receiving bytes; retry in ${retryAfterMs} ms`, { size: existing.size, retryAfterMs });
   }
+}
+
+/**
+ * E_TOO_LARGE for a file above MAX_FILE_SIZE or above what the byte store can hold (its largest part
+ * times its most parts): at init, and at the preflight, before the client reads the file.
+ */
+export function checkFileSize(size: number, maxFileSize: number, { maxPartSize, maxParts }: Pick<ByteStoreCapabilities, 'maxPartSize' | 'maxParts'>): void {
+  const limit = Math.min(maxFileSize, maxPartSize * maxParts);
+  if (size > limit) throw new UpwireError('E_TOO_LARGE', `size ${size} is above the limit of ${limit} bytes`, { maxFileSize: limit });
 }

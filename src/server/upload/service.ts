@@ -1,10 +1,10 @@
 import {
   chunkCount, UpwireError,
   type ChunkAck, type CompleteStatus, type DeleteAnswer, type NoneStatus, type ParsedChunk,
-  type ParsedInit, type PartialStatus, type ProveRequest, type ProveStatus, type UploadSnapshot,
+  type ParsedInit, type ParsedPreflight, type PartialStatus, type ProveRequest, type ProveStatus, type UploadSnapshot,
 } from '../../protocol/index.js';
 import { EVERYONE, type Principal } from '../model/principal.js';
-import { CreationLimits } from './creation-limits.js';
+import { checkFileSize, CreationLimits } from './creation-limits.js';
 import { uploaderFor, Completions, entryInfo, entryOf, fileInfo } from './completion.js';
 import type { ServerConfig } from '../config/config.js';
 import type { ByteStore, ByteStoreCapabilities } from '../bytes/types.js';
@@ -117,9 +117,7 @@ export class UploadService {
 
   async init(request: ParsedInit, caller: Caller = LOCAL): Promise<CompleteStatus | PartialStatus | ProveStatus> {
     const { md5, size } = request;
-    const { maxPartSize, maxParts } = this.#deps.bytes.capabilities;
-    const maxFileSize = Math.min(this.#deps.config.maxFileSize, maxPartSize * maxParts);
-    if (size > maxFileSize) throw new UpwireError('E_TOO_LARGE', `size ${size} is above the limit of ${maxFileSize} bytes`, { maxFileSize });
+    checkFileSize(size, this.#deps.config.maxFileSize, this.#deps.bytes.capabilities);
     const id = this.#idOf(md5, caller);
     const stored = await this.#storedFor(request, id, caller, undefined);
     if (stored) return stored;
@@ -148,6 +146,16 @@ export class UploadService {
       this.#deps.events.initialized('new', md5);
       return created.status();
     });
+  }
+
+  /**
+   * What init would refuse of an upload without its md5, answered before the client reads its file
+   * (the token was checked at the handshake, the fields by parsePreflight): a size above the limit.
+   * Not the disk space nor the caps on partial uploads: a resume needs neither, and which upload this
+   * is takes the md5 to know. Nor onUploadCreate, whose event carries the md5.
+   */
+  preflight(request: ParsedPreflight): void {
+    checkFileSize(request.size, this.#deps.config.maxFileSize, this.#deps.bytes.capabilities);
   }
 
   /**
