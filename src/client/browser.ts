@@ -1,4 +1,5 @@
-import { KiB, MiB, UpwireError } from '../protocol/index.js';
+import { UpwireError } from '../protocol/index.js';
+import { BROWSER_DEFAULTS } from './browser-defaults.js';
 import { BlobReader } from './blob-reader.js';
 import { fileIdentity, IndexedDbHashCache, sampleDigest, sampleRanges } from './browser-hash-cache.js';
 import type { Connection } from './connection.js';
@@ -11,23 +12,6 @@ export * from './shared-exports.js';
 export { IndexedDbHashCache } from './browser-hash-cache.js';
 export type { BrowserUploadOptions } from './options.js';
 
-/**
- * The browser's largest frame. Chromium copies each WebSocket message into memory of its own, and
- * one of more than about 900 KiB into memory mapped for it alone (PartitionAlloc's direct map):
- * sending a 1 MiB message took 5-7 ms there against 0.3 ms for 512 KiB, and held 1 MiB frames to
- * 40-60 MiB/s on loopback (bench/browser-upload.ts).
- */
-const BROWSER_MAX_FRAME_SIZE = 512 * KiB;
-
-/**
- * The most bytes the page's WebSocket may hold unsent before another frame is read and handed to
- * it (see Connection.roomToSend). Chromium copies each message it cannot pass on at once; with the
- * whole window queued there (16 MiB), every frame went into memory not touched for a while.
- */
-const BROWSER_MAX_UNSENT = 1 * MiB;
-
-/** The browser's defaults for a connection, under what the caller sets. */
-const BROWSER_DEFAULTS = { maxFrameSize: BROWSER_MAX_FRAME_SIZE, maxUnsent: BROWSER_MAX_UNSENT };
 
 /** One connection to a server, to share between uploads with the `connection` option (with the browser's defaults unless told). */
 export function openConnection(options: ConnectionSettings): Connection {

@@ -1,98 +1,99 @@
-import { createUploader, type Uploader, UpwireError } from '../client/browser.js';
+import { formatBytes } from '../client/format.js';
+import { renderOverall } from './overall.js';
+import { UploadQueue } from './queue.js';
+import { pickerAccept, readRestrictions, type Restrictions } from './restrictions.js';
 import { startServerUploadsPanel } from './server-uploads.js';
-import { serverAddress } from './server-address.js';
+import { serverLimits } from './server-address.js';
 import { refreshStoredFiles } from './stored-files.js';
-import { askForToken, savedToken } from './token.js';
-import { UploadRow } from './upload-row.js';
 
-/** Files hashed or sent at the same time; the rest wait their turn. */
-const FILES_IN_FLIGHT = 2;
+const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
 
-interface Job { file: File; row: UploadRow; uploader?: Uploader; cancelled: boolean }
+const restrictions = readRestrictions(serverLimits(), document.documentElement.dataset, new URLSearchParams(location.search));
+const queue = new UploadQueue($<HTMLUListElement>('#uploads'), $<HTMLTemplateElement>('#upload-row'), restrictions, () => {
+  renderOverall(queue.jobs);
+  guardUnload(queue.busy);
+});
+$('#pause-all').addEventListener('click', () => queue.pauseAll());
+$('#resume-all').addEventListener('click', () => queue.resumeAll());
+$('#clear-finished').addEventListener('click', () => {
+  queue.clearFinished();
+  $('#picker').focus(); // the button goes away with the rows it cleared
+});
+showLimits(restrictions);
 
-const queue: Job[] = [];
-let running = 0;
-
-const template = document.querySelector<HTMLTemplateElement>('#upload-row')!;
-const list = document.querySelector<HTMLUListElement>('#uploads')!;
-
-function add(files: Iterable<File>): void {
-  for (const file of files) {
-    const row = new UploadRow(file, template);
-    const job: Job = { file, row, cancelled: false };
-    row.element.querySelector<HTMLButtonElement>('.cancel')!.onclick = () => cancel(job);
-    list.prepend(row.element);
-    queue.push(job);
-  }
-  document.querySelector<HTMLElement>('#queue-panel')!.hidden = false;
-  pump();
-}
-
-function cancel(job: Job): void {
-  job.cancelled = true;
-  if (job.uploader) job.uploader.abort();
-  else job.row.failed(new UpwireError('E_ABORTED'));
-}
-
-function pump(): void {
-  while (running < FILES_IN_FLIGHT && queue.length > 0) {
-    const job = queue.shift()!;
-    if (job.cancelled) continue;
-    running++;
-    void run(job).finally(() => {
-      running--;
-      pump();
-    });
-  }
-  updateSummary();
-}
-
-async function run(job: Job): Promise<void> {
-  while (true) {
-    const token = savedToken();
-    const uploader = await createUploader(job.file, { ...serverAddress(), ...(token ? { token } : {}) });
-    job.uploader = uploader;
-    job.row.attach(uploader, () => cancel(job));
-    try {
-      job.row.completed(await uploader.start());
-      void refreshStoredFiles();
-      return;
-    } catch (err) {
-      const error = err as UpwireError;
-      if (error.code === 'E_UNAUTHORIZED' && !job.cancelled) {
-        await askForToken(token ? 'That token was refused.' : undefined);
-        continue;
-      }
-      job.row.failed(error);
-      return;
-    }
-  }
-}
-
-function updateSummary(): void {
-  const waiting = queue.filter((j) => !j.cancelled).length;
-  document.querySelector('#queue-summary')!.textContent = waiting > 0 ? `${waiting} waiting` : '';
-}
-
-const picker = document.querySelector<HTMLInputElement>('#picker')!;
+const picker = $<HTMLInputElement>('#picker');
+picker.accept = pickerAccept(restrictions);
 picker.addEventListener('change', () => {
-  add(picker.files ?? []);
+  queue.add(picker.files ?? []);
   picker.value = ''; // the same file can be picked again (to resume it)
 });
 
-const drop = document.querySelector<HTMLElement>('#drop')!;
-drop.addEventListener('dragover', (event) => {
+/*
+ * Files dropped anywhere on the page go to the list. A drop the page does not take is the
+ * browser's to handle, and it opens the file in place of the page: the tab's uploads would be gone.
+ * So the window takes every drag of files (dragover's default refused, which makes it a drop
+ * target) and every drop; a drag of the page's own text or links is left alone.
+ */
+const drop = $('#drop');
+const carriesFiles = (event: DragEvent) => event.dataTransfer?.types.includes('Files') ?? false;
+window.addEventListener('dragover', (event) => {
+  if (!carriesFiles(event)) return;
   event.preventDefault();
+  event.dataTransfer!.dropEffect = 'copy';
   drop.classList.add('over');
 });
-drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-drop.addEventListener('drop', (event) => {
+window.addEventListener('dragleave', (event) => {
+  if (event.relatedTarget === null) drop.classList.remove('over'); // left the window
+});
+window.addEventListener('drop', (event) => {
+  if (!carriesFiles(event)) return;
   event.preventDefault();
   drop.classList.remove('over');
-  add(event.dataTransfer?.files ?? []);
+  if ($<HTMLDialogElement>('#token-dialog').open) return; // the dialog is modal: nothing behind it takes input
+  queue.add(event.dataTransfer?.files ?? []);
 });
-document.querySelector('#refresh')!.addEventListener('click', () => void refreshStoredFiles());
-// The stored list asks for the token when the server needs one; the live panel then uses it.
-void refreshStoredFiles().then(() => startServerUploadsPanel(() => void refreshStoredFiles())).catch((err: Error) => {
-  document.querySelector('#live-state')!.textContent = `not available: ${err.message}`;
-});
+
+/** Closing or reloading the tab asks first, only while a file is hashing or sending. */
+function guardUnload(busy: boolean): void {
+  document.documentElement.dataset.busy = String(busy);
+  window.onbeforeunload = busy ? (event) => {
+    event.preventDefault();
+    return ''; // older browsers show the dialog only for a returned value
+  } : null;
+}
+
+function showLimits({ maxFileSize, accept, maxFiles }: Restrictions): void {
+  const parts = [];
+  // The server's default (1 TiB) says nothing useful to a person.
+  if (maxFileSize !== undefined && maxFileSize < 2 ** 40) parts.push(`up to ${formatBytes(maxFileSize)} a file`);
+  for (const list of accept) parts.push(`${list.join(', ')} only`);
+  if (maxFiles !== undefined) parts.push(`at most ${maxFiles} file${maxFiles === 1 ? '' : 's'}`);
+  $('#limits').textContent = parts.length > 0 ? `This page takes ${parts.join('; ')}.` : '';
+}
+
+/**
+ * The stored list, and "Loading…" until it has loaded ("No files yet." before would be a wrong
+ * answer). It asks for the token when the server needs one; the live panel starts after it, with that token.
+ */
+let liveStarted = false;
+async function loadStored(): Promise<void> {
+  const loading = $('#stored-loading');
+  try {
+    await refreshStoredFiles();
+    loading.hidden = true;
+  } catch (err) {
+    loading.hidden = false;
+    loading.textContent = `Cannot list the files (${(err as Error).message}). Refresh to try again.`;
+    return;
+  }
+  if (liveStarted) return;
+  liveStarted = true;
+  await startServerUploadsPanel(() => void loadStored()).catch((err: Error) => {
+    liveStarted = false;
+    $('#live-state').textContent = `not available: ${err.message}`;
+  });
+}
+
+queue.onStored(() => void loadStored());
+$('#refresh').addEventListener('click', () => void loadStored());
+void loadStored();

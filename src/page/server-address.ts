@@ -9,19 +9,29 @@ export interface ServerAddress {
   namespace: string;
 }
 
-export function serverAddress(): ServerAddress {
+/** What the server wrote into the page's meta tag; nothing from a page served by something else. */
+function told(): { socketPath?: unknown; namespace?: unknown; maxFileSize?: unknown } {
   const meta = document.querySelector<HTMLMetaElement>('meta[name="upwire-socket"]')?.content;
-  let told: { socketPath?: unknown; namespace?: unknown } = {};
   try {
-    told = meta ? (JSON.parse(meta) as typeof told) : {};
+    const parsed: unknown = meta ? JSON.parse(meta) : {};
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
   } catch {
-    // a page served by something else than upwire: the defaults
+    return {}; // the defaults
   }
-  const socketPath = typeof told.socketPath === 'string' ? told.socketPath : 'socket.io';
+}
+
+/** The largest file the server takes (bytes), when it said. */
+export function serverLimits(): { maxFileSize?: unknown } {
+  return { maxFileSize: told().maxFileSize };
+}
+
+export function serverAddress(): ServerAddress {
+  const said = told();
+  const socketPath = typeof said.socketPath === 'string' ? said.socketPath : 'socket.io';
   return {
     url: location.origin,
     path: new URL(socketPath, location.href).pathname,
-    namespace: typeof told.namespace === 'string' ? told.namespace : '/upload',
+    namespace: typeof said.namespace === 'string' ? said.namespace : '/upload',
   };
 }
 

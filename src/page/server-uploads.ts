@@ -52,6 +52,7 @@ export async function startServerUploadsPanel(onComplete: () => void): Promise<v
   };
 
   for (const upload of watcher.uploads) render(upload, 'uploading');
+  empty.hidden = rows.size > 0; // hidden until the server said what is uploading
   watcher.on('snapshot', (uploads) => uploads.forEach((u) => render(u, 'uploading')));
   watcher.on('progress', (upload) => render(upload, 'uploading'));
   watcher.on('complete', (file) => {

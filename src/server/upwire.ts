@@ -140,7 +140,9 @@ export async function createUpwire(options: UpwireOptions = {}): Promise<Upwire>
         return nsp;
       },
       httpHandler({ basePath = '', socketPath } = {}) {
-        const page = () => ({ socketPath: socketPath ?? attached?.socketPath ?? 'socket.io', namespace: attached?.namespace ?? UPLOAD_NAMESPACE });
+        // The size limit as init applies it (service.ts): the smaller of MAX_FILE_SIZE and what the byte store can hold.
+        const maxFileSize = Math.min(config.maxFileSize, bytes.capabilities.maxPartSize * bytes.capabilities.maxParts);
+        const page = () => ({ socketPath: socketPath ?? attached?.socketPath ?? 'socket.io', namespace: attached?.namespace ?? UPLOAD_NAMESPACE, maxFileSize });
         return httpHandler({
           files, bytes, access, metrics, sendTimeoutMs: config.sendTimeoutMs, storedGone: (md5) => service.checkStored(md5), page, trustProxy: config.trustProxy,
           log: (message, details) => log.warn(details, message), downloads: config.downloads,

@@ -110,7 +110,9 @@ describe('the upload page in real Chromium', function () {
       first.child.kill('SIGKILL');
       await exited(first.child);
       await page.waitForSelector('li.upload[data-phase="retrying"]');
-      expect(await page.locator('li.upload .message').textContent()).to.match(/connection lost.*retrying/i);
+      // One message, and a badge that agrees with it while the reconnection attempts go on.
+      expect(await page.locator('li.upload .message').textContent()).to.match(/^Connection lost; retrying \(attempt \d+\)…$/);
+      expect(await page.locator('li.upload .phase').textContent()).to.equal('retrying');
 
       second = await spawnServer(dirs);
       const status = await statusOf(second.url, file.md5);
@@ -220,16 +222,17 @@ describe('the upload page in real Chromium', function () {
     }
   });
 
-  it('shows a server-side refusal to the user', async () => {
+  it('refuses a file above the server\'s limit before hashing it: the server writes its limit into the page', async () => {
     await server.stop();
     server = await startTestServer({ maxFileSize: 1000 });
     const file = await randomFile(dir.path, 5000, 'too-big.bin');
     await page.goto(server.url);
     await page.setInputFiles('#picker', [file.path]);
-    const row = page.locator('li.upload[data-phase="failed"]');
+    const row = page.locator('li.upload[data-phase="refused"]');
     await row.waitFor();
-    expect(await row.getAttribute('data-error')).to.equal('E_TOO_LARGE');
-    expect(await row.locator('.message').textContent()).to.match(/^Refused by the server: size 5000 is above the limit of 1000 bytes/);
+    expect(await row.getAttribute('data-refused')).to.equal('size');
+    expect(await row.getAttribute('data-hash-passes')).to.equal('0');
+    expect(await row.locator('.message').textContent()).to.equal('Not sent: 4.9 KiB is above the limit of 1000 B.');
   });
 
   it('asks for the token once when the server requires one, then uploads with it', async () => {

@@ -13,8 +13,11 @@ import { sendError, sendJson, sendUpwireError, unauthorized } from './responses.
 export interface HttpDeps extends FilesDeps, ReadinessDeps {
   access: Access;
   metrics: Metrics;
-  /** Where the page finds the socket: its socket.io path (relative to the page, or absolute) and namespace. */
-  page: () => { socketPath: string; namespace: string };
+  /**
+   * Where the page finds the socket: its socket.io path (relative to the page, or absolute) and
+   * namespace; and the largest file the server takes, so the page refuses a larger one before hashing it.
+   */
+  page: () => { socketPath: string; namespace: string; maxFileSize?: number };
   /** Proxies in front whose X-Forwarded-For is believed (TRUST_PROXY; see access/client-address.ts). */
   trustProxy: number;
 }

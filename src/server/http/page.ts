@@ -13,7 +13,7 @@ const ASSET_TYPES: Record<string, string> = {
 const NOT_BUILT = 'the page is not built: run npm run build';
 
 /** The page, told where its socket is (a meta tag): it may be mounted under any path, next to another app's socket.io. */
-export async function sendPage(req: IncomingMessage, res: ServerResponse, page: { socketPath: string; namespace: string }): Promise<void> {
+export async function sendPage(req: IncomingMessage, res: ServerResponse, page: { socketPath: string; namespace: string; maxFileSize?: number }): Promise<void> {
   let html: string;
   try {
     html = await readFile(join(PUBLIC_DIR, 'index.html'), 'utf8');
